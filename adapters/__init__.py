@@ -1,0 +1,1 @@
+"""Patches that plug dp_plugin modalities into upstream TruFor / MMFusion objects."""

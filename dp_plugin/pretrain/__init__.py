@@ -1,0 +1,1 @@
+"""pretrain package of dp_plugin."""

@@ -1,0 +1,1 @@
+"""simulate package of dp_plugin."""

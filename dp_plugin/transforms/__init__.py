@@ -1,0 +1,1 @@
+"""transforms package of dp_plugin."""

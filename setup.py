@@ -1,0 +1,35 @@
+"""dp-plugin: DiffusionPrint as a drop-in forensic modality for MMSegmentation, TruFor and MMFusion."""
+import os.path as osp
+import re
+
+from setuptools import find_packages, setup
+
+
+def _version() -> str:
+    with open(osp.join(osp.dirname(__file__), 'dp_plugin', 'version.py')) as f:
+        return re.search(r"__version__ = '([^']+)'", f.read()).group(1)
+
+
+def _requirements() -> list:
+    with open(osp.join(osp.dirname(__file__), 'requirements.txt')) as f:
+        lines = [ln.split('#')[0].strip() for ln in f]
+    return [ln for ln in lines if ln and ln != 'pytest']
+
+
+setup(
+    name='dp-plugin',
+    version=_version(),
+    description='DiffusionPrint forensic modality for OpenMMLab, TruFor and MMFusion',
+    long_description=open('README.md').read() if osp.exists('README.md') else '',
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['dp_plugin', 'dp_plugin.*', 'adapters', 'adapters.*']),
+    include_package_data=True,
+    python_requires='>=3.9',
+    install_requires=['torch', 'torchvision'] + _requirements() + ['opencv-python-headless'],
+    extras_require={'generate': ['diffusers', 'transformers', 'accelerate']},
+    entry_points={'console_scripts': [
+        'dp-localize=dp_plugin.apis.localize_cli:main',
+        'dp-simulate=dp_plugin.simulate.cli:main',
+    ]},
+    license='Apache-2.0',
+)
