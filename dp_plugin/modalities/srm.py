@@ -38,13 +38,15 @@ class SRM(BaseModality):
     Args:
         clip (float): Hard-tanh bound; residuals are clipped to ``[-clip, clip]``.
         pixel_divisor (float): See :class:`BaseModality`; MMFusion feeds ``/256``.
+        frozen (bool): SRM has no parameters either way; ``False`` only lets
+            gradients flow through it (to its input).
     """
 
     out_channels = 3
 
     def __init__(self, clip: float = 2.0, pixel_divisor: float = 256.0,
                  frozen: bool = True, init_cfg=None) -> None:
-        super().__init__(frozen=True, pixel_divisor=pixel_divisor, init_cfg=init_cfg)
+        super().__init__(frozen=frozen, pixel_divisor=pixel_divisor, init_cfg=init_cfg)
         self.register_buffer('filters', srm_kernels().unsqueeze(1).repeat(1, 3, 1, 1))
         self.clip = nn.Hardtanh(-clip, clip)
         self._apply_frozen()
