@@ -20,7 +20,7 @@ class DnCNNModality(BaseModality):
 
     Large images: ``tile_size`` (or ``modality(x, tile_size=...)``) computes the map in
     tiles with an overlap of the receptive radius (``depth`` pixels), which gives the
-    same output as the untiled forward with bounded memory.
+    same output as the untiled forward with bounded memory (eval mode only).
 
     Args:
         out_channels (int): DnCNN output channels.
@@ -87,7 +87,16 @@ class DnCNNModality(BaseModality):
                            self.dncnn.out_channels)
 
     def extract(self, x: torch.Tensor, tile_size: Optional[int] = None) -> torch.Tensor:
-        """DnCNN map of ``x``; ``tile_size`` overrides the modality's default."""
+        """DnCNN map of ``x``; ``tile_size`` overrides the modality's default.
+
+        Tiling needs eval-mode BatchNorm (batch statistics differ per tile): in training
+        mode the default ``tile_size`` is ignored and an explicit one is an error.
+        """
+        if self.training:
+            if tile_size is not None:
+                raise ValueError('tiled DnCNN forward needs eval mode: in training mode '
+                                 'BatchNorm statistics would differ from tile to tile')
+            return self.run_dncnn(x)
         return self.run_dncnn(x, self.tile_size if tile_size is None else tile_size)
 
     def __getstate__(self) -> dict:

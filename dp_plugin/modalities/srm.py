@@ -3,7 +3,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dp_plugin.registry import MODALITIES
+from dp_plugin.registry import MODALITIES, MODELS
 from .base_modality import BaseModality
 
 
@@ -27,6 +27,7 @@ def srm_kernels() -> torch.Tensor:
     return torch.stack([kb, kv, k2])
 
 
+@MODELS.register_module()
 @MODALITIES.register_module()
 class SRM(BaseModality):
     """Three fixed SRM residual filters followed by a hard-tanh.
