@@ -95,7 +95,7 @@ def main() -> None:
     a, b = torch.randn(args.gemm_size, args.gemm_size), torch.randn(args.gemm_size, args.gemm_size)
     variants = {'naive': lambda: naive(x), 'optimised': lambda: modality(x)}
     if args.layouts:
-        for layout in ('mkldnn', 'channels_last', 'contiguous'):
+        for layout in ('mkldnn_fused', 'mkldnn', 'channels_last', 'contiguous'):
             m = DiffusionPrint(inference_layout=layout)
             m.load_state_dict(modality.state_dict())
             variants[f'folded {layout}'] = (lambda m=m: m(x))

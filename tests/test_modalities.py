@@ -139,7 +139,8 @@ def test_bayar_constraint_and_optimizer():
     assert torch.allclose(w.sum(dim=(2, 3)) + 1, torch.ones(3, 3), atol=1e-5)
 
 
-@pytest.mark.parametrize('layout', ['auto', 'mkldnn', 'channels_last', 'contiguous'])
+@pytest.mark.parametrize('layout', ['auto', 'mkldnn', 'mkldnn_fused', 'channels_last',
+                                    'contiguous'])
 def test_folded_inference_matches_unfolded(layout):
     fast = trained_like(DiffusionPrint(inference_layout=layout))
     slow = DiffusionPrint(fast_inference=False)

@@ -32,8 +32,9 @@ class DnCNNModality(BaseModality):
         pixel_divisor (float): See :class:`BaseModality`.
         tile_size (int, optional): Default output tile size; None runs untiled.
         fast_inference (bool): Use the folded network for inference. Defaults to True.
-        inference_layout (str): ``'auto'`` (oneDNN blocked layout on CPU fp32,
-            channels-last otherwise), ``'mkldnn'``, ``'channels_last'`` or
+        inference_layout (str): ``'auto'`` (on CPU fp32 oneDNN convolutions with fused
+            ReLU on channels-last tensors, channels-last otherwise), ``'mkldnn_fused'``,
+            ``'mkldnn'`` (oneDNN blocked tensors), ``'channels_last'`` or
             ``'contiguous'``.
     """
 
