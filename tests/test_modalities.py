@@ -290,3 +290,13 @@ def test_parent_init_weights_cannot_overwrite_checkpoint(tmp_path):
     for k, v in src.state_dict().items():
         assert torch.equal(assert_loaded[k], v), k
     assert not any(p.requires_grad for p in parent.modality.parameters())
+
+
+def test_frozen_extractor_stays_fp32_under_autocast():
+    modality = trained_like(DiffusionPrint(depth=4, width=8))
+    x = torch.rand(1, 3, 16, 16)
+    ref = modality(x)
+    with torch.autocast(device_type='cpu', dtype=torch.bfloat16):
+        out = modality(x)
+    assert out.dtype == torch.float32
+    assert torch.allclose(out, ref, atol=1e-5)

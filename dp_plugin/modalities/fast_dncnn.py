@@ -99,7 +99,11 @@ class FoldedDnCNN:
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.dtype)
+        """Run in the weights' dtype with autocast off (fp32 inside fp16 training)."""
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self._run(x.to(self.dtype))
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
         if self.layout == 'mkldnn':
             y = x.contiguous().to_mkldnn()
             for lyr in self.layers:
