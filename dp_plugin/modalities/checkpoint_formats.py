@@ -239,7 +239,8 @@ def load_dncnn_state_dict(filename: str, dncnn: torch.nn.Module,
     obj, meta = _read(filename)
     expected = _arch_of(dncnn)
     if meta is not None:
-        arch = {k: meta.get('architecture', {}).get(k) for k in expected}
+        recorded = meta.get('architecture') or {}
+        arch = {k: recorded.get(k, v) for k, v in expected.items()}  # tensors check the rest
         if arch != expected:
             raise CheckpointFormatError(
                 filename, f'a dp_plugin export of {_format_arch(arch)}, but the modality '
