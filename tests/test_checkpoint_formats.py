@@ -72,8 +72,9 @@ def test_authors_training_checkpoint_loads_query_encoder(tmp_path, dp_net):
 @pytest.mark.parametrize('prefix', ['dncnn.', 'module.dncnn.'])
 def test_trufor_checkpoint(tmp_path, np_net, prefix):
     sd = OrderedDict(prefixed(np_net.state_dict(), prefix))
-    sd[prefix.replace('dncnn.', '') + 'backbone.patch_embed1.proj.weight'] = torch.randn(64, 3, 7, 7)
-    sd[prefix.replace('dncnn.', '') + 'decode_head.linear_fuse.conv.weight'] = torch.randn(512, 2048, 1, 1)
+    outer = prefix.replace('dncnn.', '')
+    sd[outer + 'backbone.patch_embed1.proj.weight'] = torch.randn(64, 3, 7, 7)
+    sd[outer + 'decode_head.linear_fuse.conv.weight'] = torch.randn(512, 2048, 1, 1)
     torch.save({'epoch': 1, 'state_dict': sd}, tmp_path / 'trufor.pth.tar')
     assert_same_weights(NoisePrintPP(checkpoint=str(tmp_path / 'trufor.pth.tar')),
                         np_net.state_dict())
