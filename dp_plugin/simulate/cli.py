@@ -26,7 +26,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--n-val', type=int, default=16, help='localization source images, validation split')
     p.add_argument('--n-test', type=int, default=32, help='localization source images, testing split')
     p.add_argument('--variations', type=int, default=1, help='regenerations per image, mask and generator')
-    p.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: leave torch default)')
     p.add_argument('--no-progress', action='store_true')
     p.add_argument('--overwrite', action='store_true', help='allow writing into an existing dataset folder')
     return p.parse_args(argv)
@@ -34,11 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    import torch
-
     from .writers import build_localization_set, build_pretrain_set
-    if args.threads:
-        torch.set_num_threads(args.threads)
     parts = [args.only] if args.only else ['pretrain', 'localization']
     for part in parts:
         if osp.exists(osp.join(args.out, part, 'meta.json')) and not args.overwrite:
