@@ -26,6 +26,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--n-val', type=int, default=16, help='localization source images, validation split')
     p.add_argument('--n-test', type=int, default=32, help='localization source images, testing split')
     p.add_argument('--variations', type=int, default=1, help='regenerations per image, mask and generator')
+    p.add_argument('--jobs', type=int, default=2, choices=(1, 2),
+                   help='2: build the two sets in parallel processes (one core each)')
     p.add_argument('--no-progress', action='store_true')
     p.add_argument('--overwrite', action='store_true', help='allow writing into an existing dataset folder')
     return p.parse_args(argv)
@@ -40,16 +42,26 @@ def main(argv=None) -> dict:
             raise SystemExit(f'{osp.join(args.out, part)} already holds a dataset; pass --overwrite '
                              f'or choose another --out')
     t0 = time.time()
-    summary = {}
+    parallel = args.jobs > 1 and len(parts) > 1
+    jobs = {}
     if 'pretrain' in parts:
-        summary['pretrain'] = build_pretrain_set(
-            osp.join(args.out, 'pretrain'), n_real=args.n_real, n_generated=args.n_generated,
-            generators=args.generators, size=args.size, seed=args.seed, progress=not args.no_progress)
+        jobs['pretrain'] = (build_pretrain_set, dict(
+            out=osp.join(args.out, 'pretrain'), n_real=args.n_real, n_generated=args.n_generated,
+            generators=args.generators, size=args.size, seed=args.seed))
     if 'localization' in parts:
-        summary['localization'] = build_localization_set(
-            osp.join(args.out, 'localization'), n_train=args.n_train, n_val=args.n_val, n_test=args.n_test,
-            generators=args.loc_generators, variations=args.variations, size=args.size, seed=args.seed,
-            progress=not args.no_progress)
+        jobs['localization'] = (build_localization_set, dict(
+            out=osp.join(args.out, 'localization'), n_train=args.n_train, n_val=args.n_val, n_test=args.n_test,
+            generators=args.loc_generators, variations=args.variations, size=args.size, seed=args.seed))
+    summary = {}
+    if parallel:  # every item is seeded on its own: the files do not depend on the schedule
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(len(jobs), mp_context=mp.get_context('fork')) as pool:
+            futs = {k: pool.submit(fn, progress=False if args.no_progress else i, **kw)
+                    for i, (k, (fn, kw)) in enumerate(jobs.items())}
+            summary = {k: f.result() for k, f in futs.items()}
+    else:
+        summary = {k: fn(progress=not args.no_progress, **kw) for k, (fn, kw) in jobs.items()}
     summary['seconds'] = round(time.time() - t0, 1)
     nfiles = sum(len(f) for _, _, f in os.walk(args.out))
     print(f'SIMULATED data (no SD/FLUX weights) written to {args.out} in {summary["seconds"]} s, {nfiles} files')
