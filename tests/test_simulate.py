@@ -225,10 +225,10 @@ def test_bad_arguments_are_reported(tmp_path):
 
 
 def test_cli_writes_both_sets_and_refuses_to_overwrite(tmp_path, capsys):
-    from dp_plugin.simulate.cli import main
+    from dp_plugin.simulate.cli import main, run
     args = ['--out', str(tmp_path), '--size', '64', '--n-real', '1', '--n-generated', '1', '--n-train', '1',
             '--n-val', '1', '--n-test', '1', '--no-progress']
-    summary = main(args)
+    summary = run(args)
     assert summary['pretrain']['records'] == 3 + 3 and summary['localization']['fr_images'] == 3 * 2 * 4
     assert 'SIMULATED' in capsys.readouterr().out
     with pytest.raises(SystemExit, match='already holds'):

@@ -33,7 +33,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None) -> dict:
+def run(argv=None) -> dict:
+    """Parse ``argv``, write the datasets, print a summary and return it."""
     args = parse_args(argv)
     from .writers import build_localization_set, build_pretrain_set
     parts = [args.only] if args.only else ['pretrain', 'localization']
@@ -75,3 +76,8 @@ def main(argv=None) -> dict:
         print(f'  localization/: {s["sources"]} source images, {s["fr_images"]} fully regenerated images '
               f'({", ".join(s["generators"])}); lists in {osp.join(args.out, "localization", "lists")}')
     return summary
+
+
+def main(argv=None) -> None:
+    """Console entry point ``dp-simulate`` (exit status 0 on success)."""
+    run(argv)
