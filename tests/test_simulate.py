@@ -238,6 +238,10 @@ def test_cli_writes_both_sets_and_refuses_to_overwrite(tmp_path, capsys):
     assert 'SIMULATED' in capsys.readouterr().out
     with pytest.raises(SystemExit, match='already holds'):
         main(args)
+    stale = tmp_path / 'localization' / 'lists' / 'stale.txt'
+    stale.write_text('x')
+    main(args + ['--overwrite', '--only', 'localization'])
+    assert not stale.exists() and (tmp_path / 'localization' / 'meta.json').is_file()
 
 
 def test_retraining_is_deterministic(tmp_path):

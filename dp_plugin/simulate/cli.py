@@ -1,7 +1,9 @@
 """``dp-simulate`` / ``tools/simulate.py``: write the simulated pretraining and localization sets."""
 import argparse
+import json
 import os
 import os.path as osp
+import shutil
 import time
 
 from .generators import GENERATORS, HELDOUT_GENERATORS, TRAIN_GENERATORS
@@ -29,7 +31,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--jobs', type=int, default=2, choices=(1, 2),
                    help='2: build the two sets in parallel processes (one core each)')
     p.add_argument('--no-progress', action='store_true')
-    p.add_argument('--overwrite', action='store_true', help='allow writing into an existing dataset folder')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace an existing simulated dataset in --out (its folder is deleted first)')
     return p.parse_args(argv)
 
 
@@ -39,9 +42,15 @@ def run(argv=None) -> dict:
     from .writers import build_localization_set, build_pretrain_set
     parts = [args.only] if args.only else ['pretrain', 'localization']
     for part in parts:
-        if osp.exists(osp.join(args.out, part, 'meta.json')) and not args.overwrite:
-            raise SystemExit(f'{osp.join(args.out, part)} already holds a dataset; pass --overwrite '
-                             f'or choose another --out')
+        folder = osp.join(args.out, part)
+        if not osp.exists(osp.join(folder, 'meta.json')):
+            continue
+        if not args.overwrite:
+            raise SystemExit(f'{folder} already holds a dataset; pass --overwrite or choose another --out')
+        with open(osp.join(folder, 'meta.json')) as f:
+            if not json.load(f).get('simulated'):
+                raise SystemExit(f'{folder} holds a dataset not written by the simulator; not overwriting it')
+        shutil.rmtree(folder)  # a smaller rebuild must not leave stale files behind
     t0 = time.time()
     parallel = args.jobs > 1 and len(parts) > 1
     jobs = {}
