@@ -106,7 +106,7 @@ def test_generators_are_distinguishable_by_residual_statistics():
     # (held-out photos/crops for testing) must beat chance (0.25) clearly: >= 0.6.
     feats = {g: [] for g in ALL}
     with single_thread():
-        for split, seed in (('train', 1), ('test', 2)):
+        for seed in (1, 2):  # 8 training crops, then 8 held-out crops
             for i, (img, _) in enumerate(_samples(8, seed=seed)):
                 for g in ALL:
                     feats[g].append(residual_features(regenerate(img, None, g, seed=i)))
@@ -114,7 +114,7 @@ def test_generators_are_distinguishable_by_residual_statistics():
     mu = {g: v.mean(0) for g, v in x_tr.items()}
     sd = np.concatenate(list(x_tr.values())).std(0) + 1e-6
     correct = total = 0
-    for gi, g in enumerate(ALL):
+    for g in ALL:
         for f in feats[g][8:]:
             pred = min(ALL, key=lambda k: (((f - mu[k]) / sd) ** 2).sum())
             correct += pred == g
