@@ -139,7 +139,8 @@ def test_bayar_constraint_and_optimizer():
     assert torch.allclose(w.sum(dim=(2, 3)) + 1, torch.ones(3, 3), atol=1e-5)
 
 
-@pytest.mark.parametrize('layout', ['auto', 'mkldnn', 'channels_last', 'contiguous'])
+@pytest.mark.parametrize('layout', ['auto', 'mkldnn', 'mkldnn_fused', 'channels_last',
+                                    'contiguous'])
 def test_folded_inference_matches_unfolded(layout):
     fast = trained_like(DiffusionPrint(inference_layout=layout))
     slow = DiffusionPrint(fast_inference=False)
@@ -267,3 +268,25 @@ def test_mmseg_config_file_with_custom_imports(tmp_path):
                  if p.requires_grad}
     assert id(model.modalities[3].kernel) in trainable
     assert not any(id(p) in trainable for p in model.modalities[0].parameters())
+
+
+def test_parent_init_weights_cannot_overwrite_checkpoint(tmp_path):
+    from mmengine.model import BaseModule
+    src = random_dncnn(64, depth=5, width=16, seed=21)
+    path = str(tmp_path / 'w.pth')
+    torch.save({'network': src.state_dict()}, path)
+
+    class Parent(BaseModule):
+
+        def __init__(self):
+            super().__init__(init_cfg=dict(type='Constant', val=0.0, layer='Conv2d'))
+            self.modality = DiffusionPrint(checkpoint=path, depth=5, width=16)
+            self.head = nn.Conv2d(64, 1, 1)
+
+    parent = Parent()
+    parent.init_weights()
+    assert parent.head.weight.abs().sum() == 0  # the parent's init did run
+    assert_loaded = parent.modality.dncnn.state_dict()
+    for k, v in src.state_dict().items():
+        assert torch.equal(assert_loaded[k], v), k
+    assert not any(p.requires_grad for p in parent.modality.parameters())

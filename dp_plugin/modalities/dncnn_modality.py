@@ -32,8 +32,9 @@ class DnCNNModality(BaseModality):
         pixel_divisor (float): See :class:`BaseModality`.
         tile_size (int, optional): Default output tile size; None runs untiled.
         fast_inference (bool): Use the folded network for inference. Defaults to True.
-        inference_layout (str): ``'auto'`` (oneDNN blocked layout on CPU fp32,
-            channels-last otherwise), ``'mkldnn'``, ``'channels_last'`` or
+        inference_layout (str): ``'auto'`` (on CPU fp32 oneDNN convolutions with fused
+            ReLU on channels-last tensors, channels-last otherwise), ``'mkldnn_fused'``,
+            ``'mkldnn'`` (oneDNN blocked tensors), ``'channels_last'`` or
             ``'contiguous'``.
     """
 
@@ -56,6 +57,7 @@ class DnCNNModality(BaseModality):
         self._folded: Optional[FoldedDnCNN] = None
         self._folded_key: Optional[tuple] = None
         self.checkpoint = checkpoint
+        self._checkpoint_prefix: Optional[str] = None
         if checkpoint is not None:
             self.load_checkpoint(checkpoint)
         self._apply_frozen()
@@ -65,7 +67,20 @@ class DnCNNModality(BaseModality):
         from .checkpoint_formats import load_dncnn_state_dict
         state_dict = load_dncnn_state_dict(filename, self.dncnn, prefix=prefix)
         self.dncnn.load_state_dict(state_dict, strict=True)
-        self._is_init = True  # keep mmengine's init_weights from overwriting them
+        self.checkpoint, self._checkpoint_prefix = filename, prefix
+
+    def init_weights(self) -> None:
+        """mmengine initialisation; the checkpoint's weights always win.
+
+        A parent's layer-wise ``init_cfg`` (e.g. ``Kaiming`` on every ``Conv2d``) is
+        applied to the whole module tree before children are initialised, so the
+        checkpoint is loaded again here instead of being silently overwritten.
+        """
+        if self.checkpoint is None:
+            super().init_weights()
+        else:
+            self.load_checkpoint(self.checkpoint, self._checkpoint_prefix)
+            self._is_init = True
 
     def folded(self) -> FoldedDnCNN:
         """The BN-folded inference copy of the current weights (rebuilt on change)."""

@@ -6,8 +6,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
-#: Layouts :class:`FoldedDnCNN` can run in.
-LAYOUTS = ('auto', 'mkldnn', 'channels_last', 'contiguous')
+#: Layouts :class:`FoldedDnCNN` can run in. ``mkldnn_fused``: channels-last tensors through
+#: oneDNN convolutions with the ReLU fused in (the op torch.compile uses on CPU).
+LAYOUTS = ('auto', 'mkldnn', 'mkldnn_fused', 'channels_last', 'contiguous')
+
+
+def _fused_conv_op():
+    """oneDNN conv + pointwise post-op, or None when this torch build lacks it."""
+    try:
+        return torch.ops.mkldnn._convolution_pointwise.default
+    except (AttributeError, RuntimeError):
+        return None
 
 
 class _Layer(NamedTuple):
@@ -25,16 +34,19 @@ def weights_fingerprint(module: nn.Module) -> tuple:
 
 
 def resolve_layout(layout: str, device: torch.device, dtype: torch.dtype) -> str:
-    """``'auto'``: oneDNN blocked tensors on CPU fp32 (fastest measured on CPU, see
-    docs/modalities.md), channels-last elsewhere."""
+    """The layout actually used. ``'auto'``: oneDNN conv with fused ReLU on CPU fp32
+    (fastest measured, see docs/modalities.md), channels-last elsewhere (GPU, fp16);
+    oneDNN layouts fall back to channels-last where oneDNN cannot run."""
     if layout not in LAYOUTS:
         raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
     mkldnn_ok = (device.type == 'cpu' and dtype == torch.float32
                  and torch.backends.mkldnn.is_available())
     if layout == 'auto':
-        return 'mkldnn' if mkldnn_ok else 'channels_last'
+        layout = 'mkldnn_fused'
+    if layout == 'mkldnn_fused' and not (mkldnn_ok and _fused_conv_op() is not None):
+        layout = 'mkldnn'
     if layout == 'mkldnn' and not mkldnn_ok:
-        return 'channels_last'
+        layout = 'channels_last'
     return layout
 
 
@@ -80,7 +92,7 @@ class FoldedDnCNN:
                 (lyr.bias if lyr.bias is not None
                  else lyr.weight.new_zeros(lyr.weight.shape[0])).to_mkldnn(),
                 lyr.padding, lyr.relu) for lyr in layers]
-        elif self.layout == 'channels_last':
+        elif self.layout in ('channels_last', 'mkldnn_fused'):
             layers = [lyr._replace(weight=lyr.weight.contiguous(
                 memory_format=torch.channels_last)) for lyr in layers]
         self.layers = layers
@@ -97,7 +109,13 @@ class FoldedDnCNN:
                     y = torch.relu_(y)
             return y.to_dense()
         y = x.contiguous(memory_format=torch.channels_last) \
-            if self.layout == 'channels_last' else x.contiguous()
+            if self.layout != 'contiguous' else x.contiguous()
+        if self.layout == 'mkldnn_fused':
+            conv = _fused_conv_op()
+            for lyr in self.layers:
+                y = conv(y, lyr.weight, lyr.bias, list(lyr.padding), [1, 1], [1, 1], 1,
+                         'relu' if lyr.relu else 'none', [], '')
+            return y.contiguous()
         for lyr in self.layers:
             y = F.conv2d(y, lyr.weight, lyr.bias, padding=lyr.padding)
             if lyr.relu:
