@@ -1,1 +1,5 @@
-"""evaluation package of dp_plugin."""
+"""Forgery localization metrics."""
+from . import functional
+from .forgery_metric import ForgeryLocalizationMetric, probability_map
+
+__all__ = ['ForgeryLocalizationMetric', 'functional', 'probability_map']
