@@ -30,15 +30,16 @@ def _to_numpy(x) -> np.ndarray:
 def probability_map(sample: dict) -> np.ndarray:
     """Forgery probability ``(H, W)`` of a predicted data sample (dict form).
 
-    ``seg_logits`` with 2 channels -> softmax of channel 1; 1 channel -> sigmoid;
-    without logits, the binary ``pred_sem_seg``.
+    ``seg_logits`` with 2 channels -> softmax of channel 1; with 1 channel the values
+    are taken as probabilities (mmseg's ``postprocess_result`` has already applied the
+    sigmoid); without logits, the binary ``pred_sem_seg``.
     """
     if 'seg_logits' in sample:
         logits = torch.as_tensor(_to_numpy(sample['seg_logits']))
         if logits.dim() == 2:
             logits = logits[None]
         if logits.size(0) == 1:
-            return torch.sigmoid(logits[0]).numpy()
+            return logits[0].clamp(0, 1).numpy()
         if logits.size(0) == 2:
             return torch.softmax(logits, dim=0)[1].numpy()
         raise ValueError(f'expected 1 or 2 logit channels, got {logits.size(0)}')
