@@ -112,3 +112,34 @@ def make_source_set(root, n_real=4, n_gen=4, size=128, generators=('simnn', 'sim
     with open(path, 'w') as f:
         f.write(''.join(json.dumps(r) + '\n' for r in lines))
     return path
+
+
+def make_patch_set(root, patch_size=16, **kw):
+    """Synthetic source set + built patch set; return the patch set folder."""
+    from dp_plugin.pretrain.patch_builder import BuildOptions, build_patches
+    manifest = make_source_set(os.path.join(root, 'src'), **kw)
+    out = os.path.join(root, 'patches')
+    build_patches(manifest, out, BuildOptions(patch_size=patch_size), progress=False)
+    return out
+
+
+def tiny_runner_cfg(data_root, work_dir, max_epochs=2, batch_size=8, **model):
+    """The tiny CPU config shrunk further for unit tests."""
+    from mmengine.config import Config
+    here = os.path.dirname(os.path.abspath(__file__))
+    cfg = Config.fromfile(os.path.join(here, '..', 'configs', 'pretrain',
+                                       'diffusionprint_tiny_cpu.py'))
+    cfg.merge_from_dict({
+        'work_dir': work_dir,
+        'model.backbone': dict(depth=3, width=8, out_channels=8),
+        'model.patch_size': 16, 'model.queue_size': 64, 'model.topk': 8,
+        'train_dataloader.batch_size': batch_size,
+        'train_dataloader.dataset.data_root': data_root,
+        'train_cfg.max_epochs': max_epochs,
+        'default_hooks.logger.interval': 1,
+    })
+    cfg.param_scheduler = [dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True,
+                                begin=0, end=max_epochs, convert_to_iter_based=True)]
+    for k, v in model.items():
+        cfg.model[k] = v
+    return cfg

@@ -96,6 +96,8 @@ class DiffusionPrintPretrainer(BaseModel):
         self.momentum_net = ExponentialMovingAverage(self.online, momentum=1.0 - momentum,
                                                      update_buffers=False)
         self.queue = FeatureQueue(queue_size, embed_dim)
+        # identical on every rank by construction: keep DDP from broadcasting them
+        self._ddp_params_and_buffers_to_ignore = [f'queue.{b}' for b in FeatureQueue.BUFFERS]
         self.cls_head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else None
         if self.cls_head is None and cls_weight > 0:
             raise ValueError('cls_weight > 0 needs num_classes >= 2')
@@ -175,7 +177,6 @@ class DiffusionPrintPretrainer(BaseModel):
             if self.enqueue_pool and neg is not None and bool(neg_valid.any()):
                 keep = neg_valid.bool()
                 kn = F.normalize(self.momentum_net.module(self.prepare(neg[keep])), dim=1)
-        self.queue.to_device(q.device)
         # a snapshot: the enqueue below writes into the queue before backward
         bank, bank_cat = self.queue.feats.clone(), self.queue.category.clone()
         if self.in_batch_negatives:
