@@ -77,18 +77,18 @@ def test_ema_math_and_queue_fill():
     model = _model()
     losses = model(**_batch(), mode='loss')  # first step: momentum net = copy of online
     for name, p in model.online.named_parameters():
-        torch.testing.assert_close(dict(model.momentum_net.module.named_parameters())[name], p)
+        torch.testing.assert_close(dict(model.momentum_encoder.module.named_parameters())[name], p)
     # 3 anchors with a positive + 4 pool patches enqueued
     assert model.queue.ptr == 7 and (model.queue.category >= 0).sum() == 7
     assert model.queue.category[:3].tolist() == [0, 1, 1]
     assert set(losses) >= {'loss_nce', 'pos_sim', 'num_neg'}
-    before = {n: p.detach().clone() for n, p in model.momentum_net.module.named_parameters()}
+    before = {n: p.detach().clone() for n, p in model.momentum_encoder.module.named_parameters()}
     with torch.no_grad():
         for p in model.online.parameters():
             p.add_(torch.randn_like(p))
     online = {n: p.detach().clone() for n, p in model.online.named_parameters()}
     model(**_batch(seed=1), mode='loss')
-    for n, p in model.momentum_net.module.named_parameters():
+    for n, p in model.momentum_encoder.module.named_parameters():
         torch.testing.assert_close(p, 0.9 * before[n] + 0.1 * online[n])
     assert model.queue.ptr == 14
 

@@ -62,7 +62,7 @@ def test_kill_and_resume_equals_uninterrupted(patches, tmp_path):
     for key in sa:  # weights, BN statistics, EMA weights, queue features/tags/pointer
         assert torch.equal(sa[key], sb[key]), key
     assert int(sa['queue.ptr']) > 0 and 'queue.feats' in sa
-    assert 'momentum_net.module.encoder.0.weight' in sa and 'momentum_net.steps' in sa
+    assert 'momentum_encoder.module.encoder.0.weight' in sa and 'momentum_encoder.steps' in sa
     for sta, stb in zip(a['optimizer']['state'].values(), b['optimizer']['state'].values()):
         for name in sta:
             assert torch.equal(torch.as_tensor(sta[name]), torch.as_tensor(stb[name]))

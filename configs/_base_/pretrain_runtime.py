@@ -12,7 +12,7 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=3,
                     backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'))
-custom_hooks = [dict(type='RNGStateHook'), dict(type='WeightsOnlyCheckpointHook')]
+custom_hooks = [dict(type='RNGStateHook')]
 log_processor = dict(by_epoch=True)
 log_level = 'INFO'
 load_from = None

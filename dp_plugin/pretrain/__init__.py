@@ -4,7 +4,6 @@ from .diffusion_print_pretrainer import DiffusionPrintPretrainer, EmbeddingNet
 from .feature_queue import FeatureQueue
 from .patch_pair_dataset import PatchPairDataset
 from .rng_state_hook import RNGStateHook
-from .weights_only_checkpoint_hook import WeightsOnlyCheckpointHook
 
 __all__ = ['DiffusionPrintPretrainer', 'EmbeddingNet', 'FeatureQueue', 'PatchPairDataset',
-           'RNGStateHook', 'WeightsOnlyCheckpointHook']
+           'RNGStateHook']

@@ -93,7 +93,7 @@ class DiffusionPrintPretrainer(BaseModel):
         self.backbone_cfg = backbone
         self.online = EmbeddingNet(DnCNN(**backbone), projector, proj_hidden, embed_dim,
                                    patch_size)
-        self.momentum_net = ExponentialMovingAverage(self.online, momentum=1.0 - momentum,
+        self.momentum_encoder = ExponentialMovingAverage(self.online, momentum=1.0 - momentum,
                                                      update_buffers=False)
         self.queue = FeatureQueue(queue_size, embed_dim)
         # identical on every rank by construction: keep DDP from broadcasting them
@@ -167,16 +167,16 @@ class DiffusionPrintPretrainer(BaseModel):
     def loss(self, views, num_pos, category, gen_label, neg, neg_category, neg_gen_label,
              neg_valid) -> Dict[str, torch.Tensor]:
         with torch.no_grad():
-            self.momentum_net.update_parameters(self.online)
+            self.momentum_encoder.update_parameters(self.online)
         anchor, positive, has_pos = self._views(views, num_pos)
         proj = self.online(anchor)
         q = F.normalize(proj, dim=1)
         with torch.no_grad():
-            k = F.normalize(self.momentum_net.module(positive), dim=1)
+            k = F.normalize(self.momentum_encoder.module(positive), dim=1)
             kn = None
             if self.enqueue_pool and neg is not None and bool(neg_valid.any()):
                 keep = neg_valid.bool()
-                kn = F.normalize(self.momentum_net.module(self.prepare(neg[keep])), dim=1)
+                kn = F.normalize(self.momentum_encoder.module(self.prepare(neg[keep])), dim=1)
         # a snapshot: the enqueue below writes into the queue before backward
         bank, bank_cat = self.queue.feats.clone(), self.queue.category.clone()
         if self.in_batch_negatives:

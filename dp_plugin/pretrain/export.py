@@ -8,7 +8,7 @@ from mmengine.config import Config
 
 from dp_plugin.modalities.export_format import save_modality_export
 
-PREFIXES = {'online': 'online.encoder.', 'momentum': 'momentum_net.module.encoder.'}
+PREFIXES = {'online': 'online.encoder.', 'momentum': 'momentum_encoder.module.encoder.'}
 
 
 def dncnn_architecture(state_dict: Dict[str, torch.Tensor]) -> dict:
@@ -27,7 +27,7 @@ def encoder_from_checkpoint(path: str, which: str = 'online'
     """The DnCNN state_dict of a pretraining checkpoint, its config and run name.
 
     Runner checkpoints of :class:`DiffusionPrintPretrainer` hold the encoder under
-    ``online.encoder.*`` (``momentum_net.module.encoder.*`` for the momentum encoder).
+    ``online.encoder.*`` (``momentum_encoder.module.encoder.*`` for the momentum encoder).
     Any other file goes through the modality loader
     (:func:`dp_plugin.modalities.checkpoint_formats.load_dncnn_state_dict`).
     """
