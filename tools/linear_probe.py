@@ -29,6 +29,9 @@ def main(argv=None) -> int:
     parser.add_argument('--test-frac', type=float, default=0.3)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--batch-size', type=int, default=256)
+    parser.add_argument('--random-init', action='store_true',
+                        help='same architecture, untrained weights (the reference a '
+                             'trained backbone must beat)')
     parser.add_argument('--out', help='write the result as JSON here')
     args = parser.parse_args(argv)
     try:
@@ -39,13 +42,14 @@ def main(argv=None) -> int:
                 if args.checkpoint.endswith('.safetensors') else []
         index = load_patch_index(args.data_root, args.ann_file, args.data_file,
                                  args.patch_size)
-        encoder = load_frozen_encoder(args.checkpoint)
+        encoder = load_frozen_encoder(args.checkpoint, args.random_init, args.seed)
         feats = embed_patches(encoder, index, args.batch_size, args.pooling)
         result = linear_probe(feats, index, gens, args.test_frac, args.seed, args.split_by)
     except (OSError, ValueError, KeyError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-    result.update(checkpoint=args.checkpoint, data_root=args.data_root, pooling=args.pooling)
+    result.update(checkpoint=args.checkpoint, data_root=args.data_root, pooling=args.pooling,
+                  random_init=args.random_init)
     print(format_probe(result))
     if args.out:
         save_json(args.out, result)

@@ -13,21 +13,27 @@ from dp_plugin.modalities.high_pass import FFTHighPass
 from .patch_index import PatchIndex
 
 
-def load_frozen_encoder(path: str) -> nn.Module:
-    """A frozen DnCNN (+ its input high-pass) from an export or a pretraining checkpoint."""
+def load_frozen_encoder(path: str, random_init: bool = False, seed: int = 0) -> nn.Module:
+    """A frozen DnCNN (+ its input high-pass) from an export or a pretraining checkpoint.
+
+    ``random_init`` keeps the architecture but not the weights (seeded default
+    initialisation): the chance-level reference of a probe.
+    """
     if path.endswith('.safetensors'):
         meta = read_export_metadata(path)
         arch = {k: v for k, v in meta['architecture'].items() if k != 'type'}
-        dncnn = DnCNN(**arch)
-        dncnn.load_state_dict(load_file(path), strict=True)
+        state = load_file(path)
         highpass = meta.get('input_highpass')
     else:
         from .export import dncnn_architecture, encoder_from_checkpoint
         state, cfg, _ = encoder_from_checkpoint(path)
         arch = {k: v for k, v in dncnn_architecture(state).items() if k != 'type'}
-        dncnn = DnCNN(**arch)
-        dncnn.load_state_dict(state, strict=True)
         highpass = cfg.get('model', {}).get('input_highpass') if cfg is not None else None
+    if random_init:
+        torch.manual_seed(seed)
+    dncnn = DnCNN(**arch)
+    if not random_init:
+        dncnn.load_state_dict(state, strict=True)
     layers = [FFTHighPass(highpass)] if highpass else []
     return nn.Sequential(*layers, dncnn).eval().requires_grad_(False)
 
