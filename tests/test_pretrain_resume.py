@@ -67,3 +67,19 @@ def test_kill_and_resume_equals_uninterrupted(patches, tmp_path):
         for name in sta:
             assert torch.equal(torch.as_tensor(sta[name]), torch.as_tensor(stb[name]))
     assert torch.equal(a['rng_state']['torch'], b['rng_state']['torch'])
+
+
+def test_atomic_backend_never_leaves_a_partial_file(tmp_path, monkeypatch):
+    from dp_plugin.pretrain.atomic_local_backend import AtomicLocalBackend
+    backend = AtomicLocalBackend()
+    target = tmp_path / 'epoch_1.pth'
+    backend.put(b'old checkpoint', target)
+
+    def crash(fd):
+        raise OSError('disk full')
+
+    monkeypatch.setattr(os, 'fsync', crash)
+    with pytest.raises(OSError, match='disk full'):
+        backend.put(b'new checkpoint that never completes', target)
+    assert target.read_bytes() == b'old checkpoint'
+    assert os.listdir(tmp_path) == ['epoch_1.pth']  # temp file removed

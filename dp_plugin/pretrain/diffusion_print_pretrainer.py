@@ -62,9 +62,9 @@ class DiffusionPrintPretrainer(BaseModel):
         queue_size (int): Queue length. Defaults to 65536.
         topk (int): Hard negatives per anchor. Defaults to 512.
         temperature (float): tau. Defaults to 0.07.
-        num_classes (int): Classes of the classification head; 0 disables it, 2 is
-            real/generated, ``1 + #generators`` is the generator-aware head.
-        cls_weight (float): lambda of the classification loss.
+        num_classes (int): Classes of the classification head: 2 is real/generated,
+            ``1 + #generators`` the generator-aware head.
+        cls_weight (float): lambda of the classification loss; 0 (default) means no head.
         pairing (str): ``'patch'`` (the paper's spatial pairs) or ``'moco_aug'`` (the
             augmentation-only MoCo baseline: the positive is an augmented copy).
         flip (bool): Random horizontal/vertical flips of every view.
@@ -98,9 +98,10 @@ class DiffusionPrintPretrainer(BaseModel):
         self.queue = FeatureQueue(queue_size, embed_dim)
         # identical on every rank by construction: keep DDP from broadcasting them
         self._ddp_params_and_buffers_to_ignore = [f'queue.{b}' for b in FeatureQueue.BUFFERS]
-        self.cls_head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else None
-        if self.cls_head is None and cls_weight > 0:
+        if cls_weight > 0 and num_classes < 2:
             raise ValueError('cls_weight > 0 needs num_classes >= 2')
+        # no head without a loss: DDP rejects parameters that never get a gradient
+        self.cls_head = nn.Linear(embed_dim, num_classes) if cls_weight > 0 else None
         self.num_classes = num_classes
         self.cls_weight = float(cls_weight)
         self.topk = int(topk)
@@ -191,7 +192,7 @@ class DiffusionPrintPretrainer(BaseModel):
         else:
             loss_nce = proj.sum() * 0.0
         losses = dict(loss_nce=loss_nce)
-        if self.cls_head is not None and self.cls_weight > 0:
+        if self.cls_head is not None:
             target = category if self.num_classes == 2 else gen_label
             losses['loss_cls'] = self.cls_weight * F.cross_entropy(self.cls_head(proj),
                                                                    target)
