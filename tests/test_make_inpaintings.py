@@ -42,7 +42,8 @@ def _tiny_pipeline(path: str) -> None:
     vocab = {'<|startoftext|>': 0, '<|endoftext|>': 1, '!': 2, 'a</w>': 3}
     json.dump(vocab, open(osp.join(tok_dir, 'vocab.json'), 'w'))
     open(osp.join(tok_dir, 'merges.txt'), 'w').write('#version: 0.2\n')
-    tokenizer = CLIPTokenizer(osp.join(tok_dir, 'vocab.json'), osp.join(tok_dir, 'merges.txt'), model_max_length=8)
+    tokenizer = CLIPTokenizer(osp.join(tok_dir, 'vocab.json'), osp.join(tok_dir, 'merges.txt'),
+                              model_max_length=8)
     text = CLIPTextModel(CLIPTextConfig(vocab_size=len(vocab), hidden_size=16, intermediate_size=16,
                                         num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=8,
                                         bos_token_id=0, eos_token_id=1, pad_token_id=1))

@@ -28,7 +28,8 @@ import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from dp_plugin.simulate.writers import item_rng, item_seed, mask_png, pretrain_mask, write_png, write_text  # noqa: E402,E501
+from dp_plugin.simulate.writers import (item_rng, item_seed, mask_png, pretrain_mask, write_png,  # noqa: E402
+                                        write_text)
 
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff')
 
