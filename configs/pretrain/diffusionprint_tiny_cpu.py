@@ -1,7 +1,7 @@
 # Tiny twin of the paper config (same code path) for 2 CPU cores: DnCNN-6 with 16
 # channels on 32x32 patches, batch 64, queue 2048, top-k 64, generator head (4
 # classes), trained on the simulator's data (tools/simulate.py + tools/build_patches.py
-# --patch-size 32). A few minutes on 2 cores.
+# --patch-size 32). About 1.5 CPU-minutes (1 thread); see docs/pretraining.md.
 _base_ = './diffusionprint_dncnn17_c64_bs512_q65536_k512_gen4.py'
 data_root = 'data/sim/pretrain_patches'
 generators = ['simnn', 'simbl', 'simtc']
@@ -10,7 +10,7 @@ model = dict(backbone=dict(depth=6, width=16, out_channels=16), patch_size=32,
 train_dataloader = dict(
     batch_size=64, num_workers=0, persistent_workers=False,
     dataset=dict(data_root=data_root, generators=generators))
-max_epochs = 6
+max_epochs = 10
 train_cfg = dict(max_epochs=max_epochs)
 param_scheduler = [dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=0,
                         end=max_epochs, convert_to_iter_based=True)]
