@@ -105,6 +105,12 @@ def test_runner_checkpoint_finds_the_dncnn_prefix(tmp_path, dp_net):
                             'runtime_info': {'eta': np.float64(1.5)}}}
     torch.save(ckpt, tmp_path / 'iter_2.pth')
     assert_same_weights(DiffusionPrint(checkpoint=str(tmp_path / 'iter_2.pth')), q)
+    # The layout of this project's DiffusionPrintPretrainer (online + momentum encoder).
+    sd = OrderedDict(prefixed(q, 'online.encoder.'))
+    sd.update(prefixed(random_dncnn(seed=6).state_dict(), 'momentum_encoder.module.encoder.'))
+    sd['online.projector.0.weight'] = torch.randn(128, 64)
+    torch.save(dict(ckpt, state_dict=sd), tmp_path / 'iter_4.pth')
+    assert_same_weights(DiffusionPrint(checkpoint=str(tmp_path / 'iter_4.pth')), q)
 
 
 def test_ambiguous_checkpoint_needs_prefix(tmp_path, dp_net):
