@@ -1,5 +1,4 @@
 """Linear probing of frozen DiffusionPrint embeddings (paper §4.1 protocol)."""
-import json
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -118,14 +117,3 @@ def format_probe(result: Dict[str, object]) -> str:
         name = 'real' if g == 'none' else g
         lines.append(f'  {name:<20}{pct(v["accuracy"]):>8}{v["n"]:>8}')
     return '\n'.join(lines)
-
-
-def save_json(path: str, obj: dict) -> None:
-    import os
-    import tempfile
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-', suffix='.json')
-    with os.fdopen(fd, 'w') as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
