@@ -15,20 +15,29 @@ def _unit(*shape, seed):
     return F.normalize(torch.randn(*shape, generator=g), dim=-1)
 
 
+def _direct_info_nce(q, k, bank, bank_cat, cat, topk, tau):
+    """Eq. 1 written out per anchor: top-k opposite-category, filled queue entries."""
+    out = []
+    for i in range(q.shape[0]):
+        cands = [j for j in range(bank.shape[0]) if bank_cat[j] >= 0 and bank_cat[j] != cat[i]]
+        sims = sorted((float(q[i] @ bank[j]) for j in cands), reverse=True)[:topk]
+        pos = float(q[i] @ k[i])
+        out.append(-math.log(math.exp(pos / tau) /
+                             (math.exp(pos / tau) + sum(math.exp(s / tau) for s in sims))))
+        out.append(len(sims))
+    return out[0::2], out[1::2]
+
+
 def test_loss_equals_direct_computation():
     q, k, bank = _unit(3, 8, seed=0), _unit(3, 8, seed=1), _unit(10, 8, seed=2)
     bank_cat = torch.tensor([0, 1, 1, 0, -1, 1, 0, 0, 1, -1])
     cat = torch.tensor([0, 1, 0])
     tau, topk = 0.07, 3
     loss, num_neg = hard_negative_info_nce(q, k, bank, bank_cat, cat, topk, tau)
+    expect, counts = _direct_info_nce(q, k, bank, bank_cat, cat, topk, tau)
     for i in range(3):
-        cands = [j for j in range(10) if bank_cat[j] >= 0 and bank_cat[j] != cat[i]]
-        sims = sorted((float(q[i] @ bank[j]) for j in cands), reverse=True)[:topk]
-        pos = float(q[i] @ k[i])
-        expect = -math.log(math.exp(pos / tau) /
-                           (math.exp(pos / tau) + sum(math.exp(s / tau) for s in sims)))
-        assert float(loss[i]) == pytest.approx(expect, rel=1e-4, abs=1e-5)
-        assert int(num_neg[i]) == len(sims)
+        assert float(loss[i]) == pytest.approx(expect[i], rel=1e-4, abs=1e-5)
+        assert int(num_neg[i]) == counts[i]
 
 
 def test_invalid_negatives_never_enter_the_loss():
@@ -91,6 +100,25 @@ def test_ema_math_and_queue_fill():
     for n, p in model.momentum_encoder.module.named_parameters():
         torch.testing.assert_close(p, 0.9 * before[n] + 0.1 * online[n])
     assert model.queue.ptr == 14
+
+
+def test_model_loss_is_the_mean_over_anchors_with_a_positive():
+    # the model's loss_nce on a batch with one positive-less anchor equals Eq. 1 computed
+    # by hand for the other anchors (online q, momentum k, the queue before this step)
+    torch.manual_seed(0)
+    model = _model(flip=False, topk=3, temperature=1.0)  # tau 1: a loss of order 1
+    model.queue.enqueue(_unit(10, 128, seed=7), torch.tensor([0, 1] * 5), torch.zeros(10))
+    bank, bank_cat = model.queue.feats.clone(), model.queue.category.clone()
+    batch = _batch()
+    batch['num_pos'] = torch.tensor([1, 1, 0, 1])  # one positive each: view 1
+    losses = model(**batch, mode='loss')
+    with torch.no_grad():  # first step: the momentum encoder is a copy of the online one
+        q = F.normalize(model.online(batch['views'][:, 0].float() / 255), dim=1)
+        k = F.normalize(model.online(batch['views'][:, 1].float() / 255), dim=1)
+    keep = [0, 1, 3]
+    expect, _ = _direct_info_nce(q[keep], k[keep], bank, bank_cat, batch['category'][keep],
+                                 3, model.temperature)
+    assert float(losses['loss_nce']) == pytest.approx(sum(expect) / 3, rel=1e-4)
 
 
 def test_queue_wraps_and_round_trips_state():
