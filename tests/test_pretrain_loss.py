@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from dp_plugin.pretrain.diffusion_print_pretrainer import DiffusionPrintPretrainer
 from dp_plugin.pretrain.feature_queue import FeatureQueue
 from dp_plugin.pretrain.losses import hard_negative_info_nce
+from pretrain_synth import one_thread  # noqa: F401 (autouse)
 
 
 def _unit(*shape, seed):

@@ -11,7 +11,7 @@ from dp_plugin.modalities.dncnn import DnCNN
 from dp_plugin.modalities.export_format import save_modality_export
 from dp_plugin.pretrain.linear_probe import linear_probe, split_groups
 from dp_plugin.pretrain.patch_index import load_patch_index
-from pretrain_synth import make_patch_set
+from pretrain_synth import make_patch_set, one_thread  # noqa: F401 (autouse)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'tools'))
 
