@@ -165,8 +165,11 @@ class DiffusionPrintPretrainer(BaseModel):
             return list(F.normalize(self.online(x), dim=1))
         raise ValueError(f'unknown mode {mode!r}')
 
-    def loss(self, views, num_pos, category, gen_label, neg, neg_category, neg_gen_label,
-             neg_valid) -> Dict[str, torch.Tensor]:
+    def loss(self, views: torch.Tensor, num_pos: torch.Tensor, category: torch.Tensor,
+             gen_label: torch.Tensor, neg: Optional[torch.Tensor],
+             neg_category: Optional[torch.Tensor], neg_gen_label: Optional[torch.Tensor],
+             neg_valid: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """One step: EMA update, InfoNCE (+ head) on the queue before this step, enqueue."""
         with torch.no_grad():
             self.momentum_encoder.update_parameters(self.online)
         anchor, positive, has_pos = self._views(views, num_pos)
