@@ -56,12 +56,17 @@ def embed_patches(encoder: nn.Module, index: PatchIndex, batch_size: int = 256,
 
 
 def split_groups(index: PatchIndex, test_frac: float, seed: int, by: str) -> np.ndarray:
-    """Boolean test mask: a random ``test_frac`` of images (``by='image'``) or patches."""
+    """Boolean test mask: a random ``test_frac`` of images (``by='image'``) or patches.
+
+    An image is a real image with its reconstructions and its pool patches (inpainted
+    inside its mask, ``has_positive=False``), or a generated image with its inpainting.
+    """
     rng = np.random.default_rng(seed)
     if by == 'patch':
         return rng.random(len(index.category)) < test_frac
-    keys = np.array([f'{c}/{g}/{s}' if c else f'real/{s}' for c, g, s in
-                     zip(index.category, index.generator, index.image_stem)])
+    keys = np.array([f'{g}/{s}' if c and pos else f'real/{s}' for c, g, s, pos in
+                     zip(index.category, index.generator, index.image_stem,
+                         index.has_positive)])
     uniq = np.unique(keys)
     test_keys = set(uniq[rng.permutation(len(uniq))[:max(1, round(test_frac * len(uniq)))]])
     return np.array([k in test_keys for k in keys])
