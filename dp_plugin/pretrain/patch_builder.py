@@ -309,6 +309,8 @@ def build_patches(manifest: str, out_dir: str, opts: Optional[BuildOptions] = No
         raise ValueError(f'{out_dir} already holds {INDEX_FILE}/{DATA_FILE} without a build '
                          f'state; use an empty output folder')
     if state['groups_done'] == 0:
+        # the state first: a kill before the header is written still resumes here
+        write_json_atomic(state_path, state)
         with open(index_path, 'w', newline='', encoding='utf-8') as f:
             f.write(','.join(CSV_COLUMNS) + '\n')
         open(data_path, 'wb').close()
