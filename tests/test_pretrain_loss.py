@@ -142,11 +142,28 @@ def test_classification_head_and_variants():
     flat = _model(backbone=dict(depth=3, width=8, out_channels=1), projector='flatten',
                   flip=False)
     assert flat.online.projector[-1].in_features == 64
-    moco = _model(pairing='moco_aug', jpeg=dict(quality=(70, 95), prob=1.0),
-                  input_highpass=0.1)
+    moco = _model(pairing='moco_aug', input_highpass=0.1)
     out = moco(**_batch(), mode='loss')
     assert torch.isfinite(out['loss_nce'])
     feats = moco(_batch()['views'], mode='tensor')
     assert feats.shape == (4, 8, 8, 8)
     with pytest.raises(ValueError, match='pairing'):
         _model(pairing='simclr')
+    with pytest.raises(ValueError, match='moco_aug'):  # would silently ignore the JPEG
+        _model(pairing='moco_aug', jpeg=dict(quality=(70, 95), prob=0.5))
+
+
+def test_random_jpeg_compresses_with_the_drawn_probability():
+    from dp_plugin.pretrain.augment import random_jpeg
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (3, 3, 16, 16), dtype=torch.uint8, generator=g)
+    assert torch.equal(random_jpeg(x, prob=0.0), x)
+    y = random_jpeg(x, quality=(70, 70), prob=1.0)
+    assert y.shape == x.shape and y.dtype == torch.uint8
+    err = (y.float() - x.float()).abs().mean(dim=(1, 2, 3))
+    assert (err > 5).all()  # QF 70 on noise: every sample visibly changed
+    with pytest.raises(TypeError, match='uint8'):
+        random_jpeg(x.float())
+    # the Table 3 JPEG ablation runs through the patch-pairing path
+    out = _model(jpeg=dict(quality=(70, 95), prob=1.0))(**_batch(), mode='loss')
+    assert torch.isfinite(out['loss_nce'])
