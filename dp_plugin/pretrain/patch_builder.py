@@ -22,12 +22,13 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from collections import Counter, OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from .atomic_local_backend import atomic_write_bytes
 
 CSV_COLUMNS = ('patch_path', 'master_index', 'image_stem', 'category', 'generator_model',
                'has_positive', 'positive_patch_paths')
@@ -247,19 +248,8 @@ def extract_group(group: Group, opts: BuildOptions) -> Tuple[List[dict], List[np
 
 # --------------------------------------------------------------------------- output
 def write_json_atomic(path: str, obj: dict) -> None:
-    """Write ``obj`` as JSON to ``path`` via a temp file + ``os.replace`` (never partial)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-', suffix='.json')
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            json.dump(obj, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Write ``obj`` as JSON to ``path`` atomically (temp file + ``os.replace``)."""
+    atomic_write_bytes(path, json.dumps(obj, indent=1, sort_keys=True).encode('utf-8'))
 
 
 def _manifest_digest(path: str) -> str:
