@@ -9,7 +9,20 @@ import json
 import os
 
 import numpy as np
+import pytest
 from PIL import Image
+
+from dp_plugin.simulate.writers import single_thread
+
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Torch on one thread (import into a test module to apply it there): the tiny convs
+    of these tests run 5-200x slower with 2 threads on the shared, busy 2-core machine."""
+    with single_thread():
+        yield
+
 
 UPSAMPLE = {'simnn': 'nearest', 'simbl': 'bilinear', 'simtc': 'tconv', 'simps': 'shuffle'}
 

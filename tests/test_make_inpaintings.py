@@ -95,6 +95,13 @@ def test_make_inpaintings_writes_a_valid_resumable_manifest(tmp_path):
     second = tool.main(args)
     assert second['written'] == 0 and second['skipped_done'] == 5
     assert len(open(osp.join(out, 'manifest.jsonl')).read().splitlines()) == 5
+    # a run killed mid-write leaves half a line: it is cut off (that record is redone)
+    man = osp.join(out, 'manifest.jsonl')
+    full = open(man).read()
+    with open(man, 'w') as f:
+        f.write(full[:len(full) - 20])
+    assert tool.read_done(man) == {(r['image_id'], r['generator']) for r in recs[:4]}
+    assert open(man).read() == ''.join(full.splitlines(keepends=True)[:4])
 
 
 def test_make_inpaintings_never_resolves_hub_ids_without_permission(tmp_path):

@@ -9,6 +9,7 @@ from dp_plugin.modalities.export_format import read_export_metadata
 from dp_plugin.pretrain.diffusion_print_pretrainer import DiffusionPrintPretrainer
 from dp_plugin.pretrain.export import export_backbone
 from dp_plugin.pretrain.linear_probe import load_frozen_encoder
+from pretrain_synth import one_thread  # noqa: F401 (autouse)
 
 
 @pytest.fixture

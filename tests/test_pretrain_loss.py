@@ -8,11 +8,25 @@ import torch.nn.functional as F
 from dp_plugin.pretrain.diffusion_print_pretrainer import DiffusionPrintPretrainer
 from dp_plugin.pretrain.feature_queue import FeatureQueue
 from dp_plugin.pretrain.losses import hard_negative_info_nce
+from pretrain_synth import one_thread  # noqa: F401 (autouse)
 
 
 def _unit(*shape, seed):
     g = torch.Generator().manual_seed(seed)
     return F.normalize(torch.randn(*shape, generator=g), dim=-1)
+
+
+def _direct_info_nce(q, k, bank, bank_cat, cat, topk, tau):
+    """Eq. 1 written out per anchor: top-k opposite-category, filled queue entries."""
+    out = []
+    for i in range(q.shape[0]):
+        cands = [j for j in range(bank.shape[0]) if bank_cat[j] >= 0 and bank_cat[j] != cat[i]]
+        sims = sorted((float(q[i] @ bank[j]) for j in cands), reverse=True)[:topk]
+        pos = float(q[i] @ k[i])
+        out.append(-math.log(math.exp(pos / tau) /
+                             (math.exp(pos / tau) + sum(math.exp(s / tau) for s in sims))))
+        out.append(len(sims))
+    return out[0::2], out[1::2]
 
 
 def test_loss_equals_direct_computation():
@@ -21,14 +35,10 @@ def test_loss_equals_direct_computation():
     cat = torch.tensor([0, 1, 0])
     tau, topk = 0.07, 3
     loss, num_neg = hard_negative_info_nce(q, k, bank, bank_cat, cat, topk, tau)
+    expect, counts = _direct_info_nce(q, k, bank, bank_cat, cat, topk, tau)
     for i in range(3):
-        cands = [j for j in range(10) if bank_cat[j] >= 0 and bank_cat[j] != cat[i]]
-        sims = sorted((float(q[i] @ bank[j]) for j in cands), reverse=True)[:topk]
-        pos = float(q[i] @ k[i])
-        expect = -math.log(math.exp(pos / tau) /
-                           (math.exp(pos / tau) + sum(math.exp(s / tau) for s in sims)))
-        assert float(loss[i]) == pytest.approx(expect, rel=1e-4, abs=1e-5)
-        assert int(num_neg[i]) == len(sims)
+        assert float(loss[i]) == pytest.approx(expect[i], rel=1e-4, abs=1e-5)
+        assert int(num_neg[i]) == counts[i]
 
 
 def test_invalid_negatives_never_enter_the_loss():
@@ -93,6 +103,25 @@ def test_ema_math_and_queue_fill():
     assert model.queue.ptr == 14
 
 
+def test_model_loss_is_the_mean_over_anchors_with_a_positive():
+    # the model's loss_nce on a batch with one positive-less anchor equals Eq. 1 computed
+    # by hand for the other anchors (online q, momentum k, the queue before this step)
+    torch.manual_seed(0)
+    model = _model(flip=False, topk=3, temperature=1.0)  # tau 1: a loss of order 1
+    model.queue.enqueue(_unit(10, 128, seed=7), torch.tensor([0, 1] * 5), torch.zeros(10))
+    bank, bank_cat = model.queue.feats.clone(), model.queue.category.clone()
+    batch = _batch()
+    batch['num_pos'] = torch.tensor([1, 1, 0, 1])  # one positive each: view 1
+    losses = model(**batch, mode='loss')
+    with torch.no_grad():  # first step: the momentum encoder is a copy of the online one
+        q = F.normalize(model.online(batch['views'][:, 0].float() / 255), dim=1)
+        k = F.normalize(model.online(batch['views'][:, 1].float() / 255), dim=1)
+    keep = [0, 1, 3]
+    expect, _ = _direct_info_nce(q[keep], k[keep], bank, bank_cat, batch['category'][keep],
+                                 3, model.temperature)
+    assert float(losses['loss_nce']) == pytest.approx(sum(expect) / 3, rel=1e-4)
+
+
 def test_queue_wraps_and_round_trips_state():
     q = FeatureQueue(5, 2)
     q.enqueue(torch.ones(4, 2), torch.zeros(4), torch.zeros(4))
@@ -113,11 +142,28 @@ def test_classification_head_and_variants():
     flat = _model(backbone=dict(depth=3, width=8, out_channels=1), projector='flatten',
                   flip=False)
     assert flat.online.projector[-1].in_features == 64
-    moco = _model(pairing='moco_aug', jpeg=dict(quality=(70, 95), prob=1.0),
-                  input_highpass=0.1)
+    moco = _model(pairing='moco_aug', input_highpass=0.1)
     out = moco(**_batch(), mode='loss')
     assert torch.isfinite(out['loss_nce'])
     feats = moco(_batch()['views'], mode='tensor')
     assert feats.shape == (4, 8, 8, 8)
     with pytest.raises(ValueError, match='pairing'):
         _model(pairing='simclr')
+    with pytest.raises(ValueError, match='moco_aug'):  # would silently ignore the JPEG
+        _model(pairing='moco_aug', jpeg=dict(quality=(70, 95), prob=0.5))
+
+
+def test_random_jpeg_compresses_with_the_drawn_probability():
+    from dp_plugin.pretrain.augment import random_jpeg
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (3, 3, 16, 16), dtype=torch.uint8, generator=g)
+    assert torch.equal(random_jpeg(x, prob=0.0), x)
+    y = random_jpeg(x, quality=(70, 70), prob=1.0)
+    assert y.shape == x.shape and y.dtype == torch.uint8
+    err = (y.float() - x.float()).abs().mean(dim=(1, 2, 3))
+    assert (err > 5).all()  # QF 70 on noise: every sample visibly changed
+    with pytest.raises(TypeError, match='uint8'):
+        random_jpeg(x.float())
+    # the Table 3 JPEG ablation runs through the patch-pairing path
+    out = _model(jpeg=dict(quality=(70, 95), prob=1.0))(**_batch(), mode='loss')
+    assert torch.isfinite(out['loss_nce'])

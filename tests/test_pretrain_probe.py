@@ -11,7 +11,7 @@ from dp_plugin.modalities.dncnn import DnCNN
 from dp_plugin.modalities.export_format import save_modality_export
 from dp_plugin.pretrain.linear_probe import linear_probe, split_groups
 from dp_plugin.pretrain.patch_index import load_patch_index
-from pretrain_synth import make_patch_set
+from pretrain_synth import make_patch_set, one_thread  # noqa: F401 (autouse)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'tools'))
 
@@ -35,9 +35,12 @@ def test_probe_scores_by_split(probe_set):
     assert set(res['per_generator']) == {'none', 'simnn', 'simbl', 'simps'}
     assert res['n_train'] + res['n_test'] == len(y)
     test = split_groups(index, 0.3, 0, 'image')
-    stems = lambda m: {(c, g if c else '', s) for c, g, s in  # noqa: E731
-                       zip(index.category[m], index.generator[m], index.image_stem[m])}
-    assert not stems(test) & stems(~test)  # no image on both sides of the split
+    # no image on both sides of the split; a real image's pool patches go with it
+    source = np.array([g if c and pos else 'real' for c, g, pos in
+                       zip(index.category, index.generator, index.has_positive)])
+    stems = lambda m: set(zip(source[m], index.image_stem[m]))  # noqa: E731
+    assert not stems(test) & stems(~test)
+    assert (~index.has_positive).any()  # the set has pool patches to check
 
 
 def test_probe_cli_writes_json(probe_set, tmp_path):

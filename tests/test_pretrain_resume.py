@@ -6,7 +6,7 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from pretrain_synth import make_patch_set, tiny_runner_cfg
+from pretrain_synth import make_patch_set, one_thread, tiny_runner_cfg  # noqa: F401 (autouse)
 
 
 class _Killed(RuntimeError):
@@ -18,15 +18,6 @@ class _KillAfterFirstEpoch(Hook):
 
     def after_train_epoch(self, runner):
         raise _Killed
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: the shared 2-core machine makes 2 threads 5-20x slower on tiny convs."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope='module')

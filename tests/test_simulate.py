@@ -227,6 +227,9 @@ def test_bad_arguments_are_reported(tmp_path):
         build_localization_set(str(tmp_path), size=70, progress=False)
     with pytest.raises(ValueError, match='multiples of 4'):
         regenerate(np.zeros((30, 30, 3), np.uint8), None, 'simnn', 0)
+    (tmp_path / 'simnn.safetensors').write_bytes(b'truncated')
+    with pytest.raises(ValueError, match=r'simnn\.safetensors: not a simulated generator'):
+        load_generator('simnn', weights_dir=str(tmp_path))
 
 
 def test_cli_writes_both_sets_and_refuses_to_overwrite(tmp_path, capsys):

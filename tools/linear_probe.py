@@ -11,7 +11,8 @@ import argparse
 import sys
 
 from dp_plugin.pretrain.linear_probe import (embed_patches, format_probe, linear_probe,
-                                             load_frozen_encoder, save_json)
+                                             load_frozen_encoder)
+from dp_plugin.pretrain.patch_builder import write_json_atomic
 from dp_plugin.pretrain.patch_index import load_patch_index
 
 
@@ -52,7 +53,7 @@ def main(argv=None) -> int:
                   random_init=args.random_init)
     print(format_probe(result))
     if args.out:
-        save_json(args.out, result)
+        write_json_atomic(args.out, result)
         print(f'wrote {args.out}')
     return 0
 

@@ -111,13 +111,26 @@ def inpaint(pipe, img: np.ndarray, mask: np.ndarray, prompt: str, steps: int, gu
 
 
 def read_done(manifest: str) -> set:
+    """``(image_id, generator)`` of the records in ``manifest``.
+
+    A run killed mid-write can leave a last line without its newline: it is cut off here
+    (that record is simply redone), so the next append starts on a fresh line.
+    """
     done = set()
-    if osp.isfile(manifest):
-        with open(manifest) as f:
-            for line in f:
-                if line.strip():
-                    r = json.loads(line)
-                    done.add((r['image_id'], r['generator']))
+    if not osp.isfile(manifest):
+        return done
+    with open(manifest, 'rb+') as f:
+        data = f.read()
+        end = data.rfind(b'\n') + 1
+        if end < len(data):
+            f.truncate(end)
+    for lineno, line in enumerate(data[:end].decode('utf-8').splitlines(), start=1):
+        if line.strip():
+            try:
+                r = json.loads(line)
+                done.add((r['image_id'], r['generator']))
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise SystemExit(f'{manifest}:{lineno}: not a manifest record ({e})')
     return done
 
 

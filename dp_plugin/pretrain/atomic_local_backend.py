@@ -12,23 +12,28 @@ from typing import Union
 from mmengine.fileio import LocalBackend, register_backend
 
 
+def atomic_write_bytes(filepath: Union[str, Path], data: bytes) -> None:
+    """Write ``data`` to ``filepath`` via a synced temp file + ``os.replace`` (never partial)."""
+    folder = os.path.dirname(os.path.abspath(filepath))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, filepath)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 @register_backend('atomic_local')
 class AtomicLocalBackend(LocalBackend):
     """``LocalBackend`` with ``put``/``put_text`` that never leave a partial file."""
 
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
-        folder = os.path.dirname(os.path.abspath(filepath))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-')
-        try:
-            with os.fdopen(fd, 'wb') as f:
-                f.write(obj)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, filepath)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        atomic_write_bytes(filepath, obj)
 
     def put_text(self, obj: str, filepath: Union[str, Path],
                  encoding: str = 'utf-8') -> None:

@@ -18,21 +18,32 @@ def random_flips(x: torch.Tensor) -> torch.Tensor:
     return torch.where(vflip.to(x.device)[:, None, None, None], x.flip(-2), x)
 
 
+def _jpeg_round_trip(img: torch.Tensor, quality: int) -> torch.Tensor:
+    """Encode a uint8 ``(3, H, W)`` CPU tensor as JPEG at ``quality`` and decode it (Pillow)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(img.permute(1, 2, 0).numpy()).save(buf, format='JPEG', quality=quality)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return torch.from_numpy(np.asarray(im.convert('RGB')).copy()).permute(2, 0, 1)
+
+
 def random_jpeg(x: torch.Tensor, quality: Tuple[int, int] = (70, 95),
                 prob: float = 0.5) -> torch.Tensor:
     """JPEG-compress each uint8 ``(B, 3, H, W)`` sample with probability ``prob``.
 
     The quality factor is drawn uniformly from ``quality`` (inclusive).
     """
-    from torchvision.io import decode_jpeg, encode_jpeg
     if x.dtype != torch.uint8:
         raise TypeError(f'random_jpeg expects uint8 patches, got {x.dtype}')
     apply = torch.rand(x.shape[0]) < prob
     qf = torch.randint(quality[0], quality[1] + 1, (x.shape[0], ))
     out = x.clone()
     for i in torch.nonzero(apply).flatten().tolist():
-        img = x[i].cpu()
-        out[i] = decode_jpeg(encode_jpeg(img, quality=int(qf[i]))).to(x.device)
+        out[i] = _jpeg_round_trip(x[i].cpu(), int(qf[i])).to(x.device)
     return out
 
 

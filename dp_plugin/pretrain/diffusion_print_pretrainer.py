@@ -68,7 +68,8 @@ class DiffusionPrintPretrainer(BaseModel):
         pairing (str): ``'patch'`` (the paper's spatial pairs) or ``'moco_aug'`` (the
             augmentation-only MoCo baseline: the positive is an augmented copy).
         flip (bool): Random horizontal/vertical flips of every view.
-        jpeg (dict, optional): ``dict(quality=(70, 95), prob=0.5)`` to JPEG-compress views.
+        jpeg (dict, optional): ``dict(quality=(70, 95), prob=0.5)`` to JPEG-compress views
+            (``pairing='patch'`` only).
         input_highpass (float, optional): FFT high-pass cut-off applied to every input.
         enqueue_pool (bool): Enqueue the pool patches. Defaults to True.
         in_batch_negatives (bool): Also use the current batch's keys as negative
@@ -88,6 +89,9 @@ class DiffusionPrintPretrainer(BaseModel):
                         **(backbone or {}))
         if pairing not in ('patch', 'moco_aug'):
             raise ValueError(f"pairing must be 'patch' or 'moco_aug', got {pairing!r}")
+        if pairing == 'moco_aug' and jpeg is not None:
+            raise ValueError("jpeg applies to pairing='patch'; the moco_aug baseline draws "
+                             'its own augmentations (moco_view)')
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f'momentum must be in [0, 1), got {momentum}')
         self.backbone_cfg = backbone
@@ -165,8 +169,11 @@ class DiffusionPrintPretrainer(BaseModel):
             return list(F.normalize(self.online(x), dim=1))
         raise ValueError(f'unknown mode {mode!r}')
 
-    def loss(self, views, num_pos, category, gen_label, neg, neg_category, neg_gen_label,
-             neg_valid) -> Dict[str, torch.Tensor]:
+    def loss(self, views: torch.Tensor, num_pos: torch.Tensor, category: torch.Tensor,
+             gen_label: torch.Tensor, neg: Optional[torch.Tensor],
+             neg_category: Optional[torch.Tensor], neg_gen_label: Optional[torch.Tensor],
+             neg_valid: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """One step: EMA update, InfoNCE (+ head) on the queue before this step, enqueue."""
         with torch.no_grad():
             self.momentum_encoder.update_parameters(self.online)
         anchor, positive, has_pos = self._views(views, num_pos)

@@ -1,5 +1,4 @@
 """Linear probing of frozen DiffusionPrint embeddings (paper §4.1 protocol)."""
-import json
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -57,12 +56,17 @@ def embed_patches(encoder: nn.Module, index: PatchIndex, batch_size: int = 256,
 
 
 def split_groups(index: PatchIndex, test_frac: float, seed: int, by: str) -> np.ndarray:
-    """Boolean test mask: a random ``test_frac`` of images (``by='image'``) or patches."""
+    """Boolean test mask: a random ``test_frac`` of images (``by='image'``) or patches.
+
+    An image is a real image with its reconstructions and its pool patches (inpainted
+    inside its mask, ``has_positive=False``), or a generated image with its inpainting.
+    """
     rng = np.random.default_rng(seed)
     if by == 'patch':
         return rng.random(len(index.category)) < test_frac
-    keys = np.array([f'{c}/{g}/{s}' if c else f'real/{s}' for c, g, s in
-                     zip(index.category, index.generator, index.image_stem)])
+    keys = np.array([f'{g}/{s}' if c and pos else f'real/{s}' for c, g, s, pos in
+                     zip(index.category, index.generator, index.image_stem,
+                         index.has_positive)])
     uniq = np.unique(keys)
     test_keys = set(uniq[rng.permutation(len(uniq))[:max(1, round(test_frac * len(uniq)))]])
     return np.array([k in test_keys for k in keys])
@@ -118,14 +122,3 @@ def format_probe(result: Dict[str, object]) -> str:
         name = 'real' if g == 'none' else g
         lines.append(f'  {name:<20}{pct(v["accuracy"]):>8}{v["n"]:>8}')
     return '\n'.join(lines)
-
-
-def save_json(path: str, obj: dict) -> None:
-    import os
-    import tempfile
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-', suffix='.json')
-    with os.fdopen(fd, 'w') as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)

@@ -22,12 +22,13 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from collections import Counter, OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from .atomic_local_backend import atomic_write_bytes
 
 CSV_COLUMNS = ('patch_path', 'master_index', 'image_stem', 'category', 'generator_model',
                'has_positive', 'positive_patch_paths')
@@ -246,14 +247,9 @@ def extract_group(group: Group, opts: BuildOptions) -> Tuple[List[dict], List[np
 
 
 # --------------------------------------------------------------------------- output
-def _atomic_json(path: str, obj: dict) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-', suffix='.json')
-    with os.fdopen(fd, 'w') as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def write_json_atomic(path: str, obj: dict) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (temp file + ``os.replace``)."""
+    atomic_write_bytes(path, json.dumps(obj, indent=1, sort_keys=True).encode('utf-8'))
 
 
 def _manifest_digest(path: str) -> str:
@@ -293,7 +289,7 @@ def build_patches(manifest: str, out_dir: str, opts: Optional[BuildOptions] = No
 
     state = dict(ident, groups_done=0, n_rows=0, csv_bytes=0, counts={}, bad=[])
     if os.path.isfile(state_path):
-        with open(state_path) as f:
+        with open(state_path, encoding='utf-8') as f:
             old = json.load(f)
         if {k: old.get(k) for k in ident} != ident:
             raise ValueError(f'{out_dir} holds a build of another manifest or with other '
@@ -303,11 +299,13 @@ def build_patches(manifest: str, out_dir: str, opts: Optional[BuildOptions] = No
         raise ValueError(f'{out_dir} already holds {INDEX_FILE}/{DATA_FILE} without a build '
                          f'state; use an empty output folder')
     if state['groups_done'] == 0:
-        with open(index_path, 'w', newline='') as f:
+        # the state first: a kill before the header is written still resumes here
+        write_json_atomic(state_path, state)
+        with open(index_path, 'w', newline='', encoding='utf-8') as f:
             f.write(','.join(CSV_COLUMNS) + '\n')
         open(data_path, 'wb').close()
         state['csv_bytes'] = os.path.getsize(index_path)
-        _atomic_json(state_path, state)
+        write_json_atomic(state_path, state)
     # Drop anything written after the last commit (a killed build).
     with open(index_path, 'r+b') as f:
         f.truncate(state['csv_bytes'])
@@ -321,7 +319,7 @@ def build_patches(manifest: str, out_dir: str, opts: Optional[BuildOptions] = No
         from tqdm import tqdm
         bar = tqdm(total=len(groups), initial=state['groups_done'], unit='img',
                    desc='build_patches')
-    with open(index_path, 'a', newline='') as fcsv, open(data_path, 'ab') as fdat:
+    with open(index_path, 'a', newline='', encoding='utf-8') as fcsv, open(data_path, 'ab') as fdat:
         for i, group in enumerate(todo, start=state['groups_done'] + 1):
             try:
                 rows, patches = extract_group(group, opts)
@@ -351,11 +349,11 @@ def build_patches(manifest: str, out_dir: str, opts: Optional[BuildOptions] = No
                 os.fsync(fdat.fileno())
                 state['csv_bytes'] = fcsv.tell()
                 state['counts'] = {'|'.join(k): v for k, v in counts.items()}
-                _atomic_json(state_path, state)
+                write_json_atomic(state_path, state)
     if bar is not None:
         bar.close()
     summary = summarize(counts, state, opts)
-    _atomic_json(meta_path, summary)
+    write_json_atomic(meta_path, summary)
     return summary
 
 

@@ -7,6 +7,8 @@ from typing import Optional
 
 import numpy as np
 
+from .patch_builder import CSV_COLUMNS
+
 REAL_CATEGORY = 'real'
 
 
@@ -61,11 +63,9 @@ def load_patch_index(data_root: str, ann_file: str = 'patches.csv',
         raise ValueError(f'{dat_path}: {size} bytes is not a multiple of one {P}x{P}x3 '
                          f'uint8 patch; wrong patch_size?')
     num_rows = size // (P * P * 3)
-    with open(csv_path, newline='') as f:
+    with open(csv_path, newline='', encoding='utf-8') as f:
         reader = csv.DictReader(f)
-        need = {'patch_path', 'master_index', 'image_stem', 'category', 'generator_model',
-                'has_positive', 'positive_patch_paths'}
-        missing = need - set(reader.fieldnames or ())
+        missing = set(CSV_COLUMNS) - set(reader.fieldnames or ())
         if missing:
             raise ValueError(f'{csv_path}: missing columns {sorted(missing)}')
         rows = list(reader)

@@ -118,13 +118,19 @@ def _load(path: str):
         raise FileNotFoundError(
             f'simulated generator weights not found: {path}; re-create them with '
             f'`python tools/train_simulators.py`')
-    with safe_open(path, framework='pt') as f:
-        meta = json.loads(f.metadata()['dp_plugin_simulator'])
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    model = SimAutoencoder(meta['family'], width=meta['width'], latent_channels=meta['latent_channels'])
-    model.load_state_dict({k[3:]: v.float() for k, v in tensors.items() if k.startswith('ae.')})
+    try:
+        with safe_open(path, framework='pt') as f:
+            meta = json.loads((f.metadata() or {})['dp_plugin_simulator'])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        model = SimAutoencoder(meta['family'], width=meta['width'],
+                               latent_channels=meta['latent_channels'])
+        model.load_state_dict({k[3:]: v.float() for k, v in tensors.items() if k.startswith('ae.')})
+        prior = LatentPrior.from_tensors({k[6:]: v for k, v in tensors.items()
+                                          if k.startswith('prior.')})
+    except Exception as err:  # corrupt file, foreign safetensors, wrong keys or shapes
+        raise ValueError(f'{path}: not a simulated generator file written by '
+                         f'tools/train_simulators.py ({type(err).__name__}: {err})') from err
     model.eval().requires_grad_(False)
-    prior = LatentPrior.from_tensors({k[6:]: v for k, v in tensors.items() if k.startswith('prior.')})
     return model, prior, meta
 
 
