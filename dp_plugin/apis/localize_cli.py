@@ -59,6 +59,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         f'(default: {DEFAULT_CHECKPOINT})')
     parser.add_argument('--device', default=None, help='torch device (default: cuda if '
                         'available, else cpu)')
+    parser.add_argument('--threads', type=int, default=None, help='CPU threads of torch '
+                        '(default: torch\'s choice)')
     parser.add_argument('--threshold', type=float, default=0.5, help='binary mask '
                         'threshold on the forgery map (default: %(default)s)')
     parser.add_argument('--tile', type=int, default=DEFAULT_TILE, help='sliding-window '
@@ -350,6 +352,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     import torch
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from .inference import Localizer
     try:
         localizer = Localizer(config, checkpoint, device=device, tile=args.tile,
