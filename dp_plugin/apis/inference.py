@@ -13,13 +13,15 @@ this project follows so that :class:`Localizer` and ``dp-localize`` work with it
 * a model with a detection head adds the field ``pred_score`` (a float tensor with
   one element, the probability that the image is forged); the metainfo key ``score``
   is accepted as well;
+* optionally ``pred_modality`` (``PixelData`` ``(1, H, W)``, a one-channel view of the
+  forensic modality) with metainfo ``modality_key`` (``'np++'`` as in TruFor's ``.npz``);
 * large images: the localizer sets ``model.test_cfg`` to mmseg's sliding window
   (``mode='slide'``); a model with extra outputs aggregates them over the windows
   itself.
 """
 import os.path as osp
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -37,6 +39,8 @@ class LocalizationOutput:
     map: np.ndarray  #: float32 (H, W), probability of the forged class
     conf: Optional[np.ndarray] = None  #: float32 (H, W) confidence, if the model has one
     score: Optional[float] = None  #: image-level forgery probability, if the model has one
+    #: float32 (H, W) summary of the modality map (``pred_modality``), e.g. ``'np++'``
+    modality: Optional[Tuple[str, np.ndarray]] = None
 
 
 def load_state_dict_safely(checkpoint: str) -> dict:
@@ -65,6 +69,21 @@ def load_state_dict_safely(checkpoint: str) -> dict:
         raise ValueError(f'checkpoint {checkpoint} holds no state dict of tensors')
     return {k[len('module.'):] if k.startswith('module.') else k: v
             for k, v in state.items()}
+
+
+def _drop_missing_modality_files(model_cfg: ConfigDict) -> None:
+    """Let a trained model run where its modality's weight file does not exist.
+
+    The full checkpoint carries the modality weights (loading is strict, so a checkpoint
+    without them is refused), hence a ``checkpoint`` of ``model.modality`` /
+    ``model.modalities[i]`` that points to a missing file is dropped.
+    """
+    for key in ('modality', 'modalities'):
+        entries = model_cfg.get(key)
+        for entry in [entries] if isinstance(entries, dict) else entries or []:
+            path = entry.get('checkpoint') if isinstance(entry, dict) else None
+            if path and not osp.isfile(path):
+                entry['checkpoint'] = None
 
 
 def _build_pipeline(cfg: Config):
@@ -119,6 +138,8 @@ class Localizer:
         model_cfg = cfg.model
         model_cfg.pop('pretrained', None)
         model_cfg.train_cfg = None
+        if checkpoint is not None:
+            _drop_missing_modality_files(model_cfg)
         self.model = MODELS.build(model_cfg)
         if checkpoint is not None:
             state = load_state_dict_safely(checkpoint)
@@ -187,7 +208,12 @@ def output_from_sample(sample) -> LocalizationOutput:
         score = float(torch.as_tensor(sample.pred_score).reshape(-1)[0])
     elif 'score' in sample.metainfo:
         score = float(sample.metainfo['score'])
-    return LocalizationOutput(map=_to_numpy_map(prob), conf=conf, score=score)
+    modality = None
+    if 'pred_modality' in sample:
+        key = sample.metainfo.get('modality_key', 'modality')
+        modality = (key, sample.pred_modality.data.detach().float()[0].cpu().numpy())
+    return LocalizationOutput(map=_to_numpy_map(prob), conf=conf, score=score,
+                              modality=modality)
 
 
 def _to_numpy_map(data: torch.Tensor) -> np.ndarray:

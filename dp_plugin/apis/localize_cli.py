@@ -81,6 +81,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         '"_mask" (default: none)')
     parser.add_argument('--overwrite', action='store_true', help='recompute images whose '
                         'outputs exist')
+    parser.add_argument('--save-modality', action='store_true', help='also store the '
+                        'model\'s modality summary in the .npz (TruFor: key "np++")')
     parser.add_argument('--no-overlay', action='store_true', help='skip the figure')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override '
                         'config keys, e.g. model.test_cfg.mode=whole')
@@ -219,12 +221,14 @@ def _save_png(path: str, array: np.ndarray) -> None:
         Image.fromarray(array).save(fh, format='PNG')
 
 
-def _save_npz(path: str, output) -> None:
+def _save_npz(path: str, output, save_modality: bool = False) -> None:
     arrays = {'map': output.map, 'imgsize': np.asarray(output.map.shape, dtype=np.int64)}
     if output.conf is not None:
         arrays['conf'] = output.conf
     if output.score is not None:
         arrays['score'] = np.float32(output.score)
+    if save_modality and output.modality is not None:
+        arrays[output.modality[0]] = output.modality[1]
     with atomic_write(path) as fh:
         np.savez_compressed(fh, **arrays)
 
@@ -296,7 +300,7 @@ def process_image(localizer, path: str, rel: str, args) -> dict:
                                 title=rel)
         with atomic_write(paths['overlay']) as fh:
             fh.write(figure)
-    _save_npz(paths['npz'], output)
+    _save_npz(paths['npz'], output, args.save_modality)
     row.update(status='ok', error='')
     _evaluate(row, args, rel, output.map)  # after the writes: a bad mask loses no map
     row['seconds'] = round(time.perf_counter() - start, 4)
