@@ -47,6 +47,7 @@ class Plan:
         self.work = osp.join(out, 'work')
         self.results = osp.join(out, 'results')
         self.export = osp.join(out, 'models', 'diffusionprint_tiny.safetensors')
+        self.spectra = osp.join(out, 'figures', 'spectra.png')
         self.models = [m for m in MODELS if m != 'NP++' or osp.isfile(NOISEPRINT)]
 
     def data_options(self):
@@ -84,6 +85,9 @@ class Plan:
         yield lambda: Step('export', ['tools/export_backbone.py',
                                       latest_checkpoint(pretrain_dir), self.export],
                            outputs=[self.export], needs=['tools/export_backbone.py'])
+        yield lambda: Step('spectra', ['tools/spectra.py', osp.join(self.data, 'pretrain'),
+                                       '--out', self.spectra, '--no-progress'],
+                           outputs=[self.spectra], needs=['tools/spectra.py'], optional=True)
         yield lambda: Step('linear_probe', ['tools/linear_probe.py', self.export, self.patches,
                                             '--out', osp.join(self.results,
                                                               'linear_probe.json')],
@@ -154,25 +158,6 @@ def qualitative_rows(loc_root: str, models, model_dirs, out: str, n: int):
     return rows
 
 
-def spectra(export: str, loc_root: str, per_group: int = 8):
-    """Mean spectra of the exported DiffusionPrint per generator (fully regenerated test
-    images) and for the authentic originals."""
-    from dp_plugin import build_modality
-    from dp_plugin.apis.demo import mean_spectrum
-    from dp_plugin.apis.image_io import read_image
-    from dp_plugin.modalities.export_format import read_export_metadata
-    arch = read_export_metadata(export)['architecture']
-    modality = build_modality(dict(type='DiffusionPrint', checkpoint=export,
-                                   out_channels=arch['out_channels'], depth=arch['depth'],
-                                   width=arch['width']))
-    groups = {'real': sorted(glob.glob(osp.join(loc_root, 'original', 'testing', '*')))}
-    for folder in sorted(glob.glob(osp.join(loc_root, '*-fr'))):
-        groups[osp.basename(folder)[:-3]] = sorted(glob.glob(osp.join(folder, 'testing', '*')))
-    return {name: mean_spectrum(modality, [read_image(p, min_size=0)[0]
-                                           for p in files[:per_group]])
-            for name, files in groups.items() if files}
-
-
 def write_report(plan: Plan, runner, figures: dict) -> str:
     from dp_plugin.apis.demo import f1_table, flat_table, load_json
     per_image = {m: load_json(osp.join(plan.results, f'lite_{MODELS[m][1]}_per_image.json'))
@@ -209,12 +194,11 @@ def main() -> int:
     args = parse_args()
     os.chdir(REPO)
     sys.path.insert(0, REPO)
-    from dp_plugin.apis.demo import (Action, Step, StepFailed, StepRunner, qualitative_grid,
-                                     spectra_figure)
+    from dp_plugin.apis.demo import Action, Step, StepFailed, StepRunner, qualitative_grid
     from dp_plugin.apis.image_io import atomic_write
     plan = Plan(args.out)
     makers = list(plan.steps())
-    runner = StepRunner(osp.join(args.out, 'logs'), total=len(makers) + 3, force=args.force,
+    runner = StepRunner(osp.join(args.out, 'logs'), total=len(makers) + 2, force=args.force,
                         env={'PYTHONPATH': REPO, 'OMP_NUM_THREADS': '2'})
     if args.dry_run:
         for make in makers:
@@ -232,21 +216,11 @@ def main() -> int:
         for make in makers:
             step = make()
             runner.run(step) if isinstance(step, Step) else runner.call(step)
-        figures = {}
-        runner.index += 1
-        runner.say(f'[{runner.index}/{runner.total}] spectra figure')
-        figures['Mean spectra of the DiffusionPrint map per generator'] = osp.join(
-            args.out, 'figures', 'spectra.png')
-        spectra_figure(spectra(plan.export, plan.loc),
-                       figures['Mean spectra of the DiffusionPrint map per generator'],
-                       'log mean |FFT| of the DP feature norm')
-        runner.index += 1
-        runner.say(f'[{runner.index}/{runner.total}] qualitative maps (dp-localize)')
-        model_dirs = {m: plan.model_dir(m) for m in plan.models}
-        rows = qualitative_rows(plan.loc, plan.models, model_dirs, args.out, args.n_maps)
         grid = osp.join(args.out, 'figures', 'qualitative.png')
-        qualitative_grid(rows, plan.models, grid)
-        figures['Qualitative maps (input | ground truth | maps)'] = grid
+        model_dirs = {m: plan.model_dir(m) for m in plan.models}
+        runner.call(Action('qualitative_maps', lambda: qualitative_grid(
+            qualitative_rows(plan.loc, plan.models, model_dirs, args.out, args.n_maps),
+            plan.models, grid), outputs=[grid]))
         if not args.no_claims:
             runner.run(Step('claims', ['tools/check_claims.py', '--demo-out', args.out],
                             outputs=[osp.join(plan.results, 'claims.md')],
@@ -256,7 +230,9 @@ def main() -> int:
         return 1
     report = osp.join(args.out, 'REPORT.md')
     with atomic_write(report, 'w') as fh:
-        fh.write(write_report(plan, runner, figures))
+        fh.write(write_report(plan, runner, {
+            'Radial spectra of real and generated data (paper Fig. 3)': plan.spectra,
+            'Qualitative maps (input | ground truth | maps)': grid}))
     runner.say(f'report: {report}; try: dp-localize {plan.loc}/simps-fr/testing -o maps/')
     return 0
 

@@ -257,37 +257,6 @@ def qualitative_grid(rows: Sequence[dict], models: Sequence[str], path: str) -> 
     _save_figure(fig, path)
 
 
-def mean_spectrum(modality, images: Sequence[np.ndarray]) -> np.ndarray:
-    """Mean log-amplitude spectrum (centred) of the channel-norm of a modality's output."""
-    import torch
-    total = None
-    for rgb in images:
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255
-        with torch.no_grad():
-            out = modality(x)[0]
-        signal = out.norm(dim=0) if out.shape[0] > 1 else out[0]
-        signal = signal - signal.mean()
-        amp = torch.fft.fftshift(torch.fft.fft2(signal).abs()).numpy()
-        total = amp if total is None else total + amp
-    return np.log1p(total / len(images))
-
-
-def spectra_figure(spectra: Mapping[str, np.ndarray], path: str, title: str = '') -> None:
-    """One panel per group (e.g. generator) of mean spectra from :func:`mean_spectrum`."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(2.6 * len(spectra), 2.9))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(spectra), squeeze=False)[0]
-    for ax, (name, spectrum) in zip(axes, spectra.items()):
-        ax.imshow(spectrum, cmap='magma')
-        ax.set_title(name, fontsize=9)
-        ax.set_axis_off()
-    if title:
-        fig.suptitle(title, fontsize=10)
-    _save_figure(fig, path)
-
-
 def latest_checkpoint(work_dir: str, pattern: str = 'epoch_*.pth') -> str:
     """Newest file matching ``pattern`` in ``work_dir`` (the pattern itself if none)."""
     found = sorted(glob.glob(osp.join(work_dir, pattern)), key=osp.getmtime)
