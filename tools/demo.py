@@ -67,7 +67,8 @@ class Plan:
     def steps(self):
         """Yield the steps in order (callables: later steps see earlier outputs)."""
         from dp_plugin.apis.demo import Action, Step, latest_checkpoint
-        yield lambda: Step('simulate', ['tools/simulate.py', '--out', self.data, '--seed', '0'],
+        yield lambda: Step('simulate', ['tools/simulate.py', '--out', self.data, '--seed', '0',
+                                        '--no-progress'],
                            outputs=[osp.join(self.loc, 'meta.json'),
                                     osp.join(self.data, 'pretrain', 'manifest.jsonl')],
                            needs=['tools/simulate.py'])
