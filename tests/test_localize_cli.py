@@ -177,7 +177,7 @@ def test_failed_overwrite_keeps_the_previous_output(tiny_model, tmp_path, monkey
         fh.write(b'PK\x03\x04 partial')
         raise OSError(28, 'No space left on device')
 
-    monkeypatch.setattr(np, 'savez_compressed', crash)
+    monkeypatch.setattr(np, 'savez', crash)
     assert _run(tiny_model, folder, '-o', out, '--overwrite') == 1
     row = _summary(out)['images'][0]
     assert row['status'] == 'error' and 'No space left on device' in row['error']

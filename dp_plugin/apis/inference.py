@@ -118,8 +118,8 @@ class Localizer:
         checkpoint: Weights (see :func:`load_state_dict_safely`); ``None`` keeps the
             freshly built (random) weights, for tests and benchmarks only.
         device: Torch device string.
-        tile: Sliding-window size for images larger than it (``None``: keep the
-            config's ``model.test_cfg``; 0: always run the whole image at once).
+        tile: Sliding-window size for images larger than it; smaller images run
+            whole. ``None`` or 0: keep the config's ``model.test_cfg``.
         tile_overlap: Overlap of neighbouring windows, in pixels.
         cfg_options: Overrides merged into the config (mmengine ``DictAction`` style).
     """
@@ -159,9 +159,9 @@ class Localizer:
         self.pipeline, self.channel_order = _build_pipeline(cfg)
 
     def _configure_window(self, height: int, width: int) -> None:
-        if self.tile is None or not hasattr(self.model, 'test_cfg'):
+        if not self.tile or not hasattr(self.model, 'test_cfg'):
             return
-        if self.tile and max(height, width) > self.tile:
+        if max(height, width) > self.tile:
             stride = self.tile - self.tile_overlap
             self.model.test_cfg = ConfigDict(mode='slide', crop_size=(self.tile, self.tile),
                                              stride=(stride, stride))

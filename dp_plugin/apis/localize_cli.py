@@ -64,7 +64,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--threshold', type=float, default=0.5, help='binary mask '
                         'threshold on the forgery map (default: %(default)s)')
     parser.add_argument('--tile', type=int, default=DEFAULT_TILE, help='sliding-window '
-                        'size for images larger than it; 0 = whole image at once '
+                        'size for images larger than it; 0 = keep the config\'s test_cfg '
                         '(default: %(default)s)')
     parser.add_argument('--tile-overlap', type=int, default=DEFAULT_TILE_OVERLAP,
                         help='overlap of neighbouring windows (default: %(default)s)')
@@ -218,7 +218,7 @@ def mask_scores(prob: np.ndarray, gt: np.ndarray, threshold: float) -> Dict[str,
 def _save_png(path: str, array: np.ndarray) -> None:
     from PIL import Image
     with atomic_write(path) as fh:
-        Image.fromarray(array).save(fh, format='PNG')
+        Image.fromarray(array).save(fh, format='PNG', compress_level=3)
 
 
 def _save_npz(path: str, output, save_modality: bool = False) -> None:
@@ -229,8 +229,8 @@ def _save_npz(path: str, output, save_modality: bool = False) -> None:
         arrays['score'] = np.float32(output.score)
     if save_modality and output.modality is not None:
         arrays[output.modality[0]] = output.modality[1]
-    with atomic_write(path) as fh:
-        np.savez_compressed(fh, **arrays)
+    with atomic_write(path) as fh:  # uncompressed like TruFor: zlib on float maps is slow
+        np.savez(fh, **arrays)
 
 
 def _load_npz(path: str) -> Optional[dict]:
