@@ -125,12 +125,13 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
 
 def test_killed_writer_leaves_only_a_stale_temp_file_that_is_swept(tmp_path):
     target = tmp_path / 'out.npz'
-    code = ('import os, sys\n'
-            'from dp_plugin.apis.image_io import atomic_write\n'
-            'with atomic_write(sys.argv[1]) as fh:\n'
+    code = ('import importlib.util, os, sys\n'  # image_io alone: no mmseg import
+            'spec = importlib.util.spec_from_file_location("image_io", sys.argv[2])\n'
+            'image_io = importlib.util.module_from_spec(spec)\n'
+            'spec.loader.exec_module(image_io)\n'
+            'with image_io.atomic_write(sys.argv[1]) as fh:\n'
             '    fh.write(b"partial"); fh.flush(); os._exit(9)\n')
-    env = dict(os.environ, PYTHONPATH=osp.dirname(osp.dirname(osp.abspath(__file__))))
-    result = subprocess.run([sys.executable, '-c', code, str(target)], env=env)
+    result = subprocess.run([sys.executable, '-c', code, str(target), image_io.__file__])
     assert result.returncode == 9
     assert not target.exists()
     leftovers = os.listdir(tmp_path)
