@@ -54,6 +54,9 @@ def test_f1_table_groups_by_generator_and_mask_type():
     assert not any('authentic' in line for line in table)
     probe = flat_table({'tiny': {'overall': 0.8, 'held_out': 0.5, 'n_test': 'x'}})
     assert '| tiny | 80.0 | 50.0 |' in probe
+    probe = flat_table({'tiny': {'overall': 0.8, 'held_out': None, 'n_test': 'x'}},
+                       ['overall', 'held_out', 'n_test'])
+    assert '| tiny | 80.0 | – | x |' in probe
 
 
 def test_qualitative_grid_is_written(tmp_path):

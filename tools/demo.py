@@ -19,6 +19,7 @@ import time
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 NOISEPRINT = osp.join(REPO, '..', 'shared', 'weights', 'noiseprint++', 'noiseprint++.th')
 TIME_TARGET_S = 15 * 60
+PROBE_COLUMNS = ('overall', 'in_domain', 'held_out', 'majority_baseline')
 LITE_CONFIG = 'configs/lite_baseline/lite-baseline_mit-b0-tiny_{}_sim-128x128.py'
 PRETRAIN_CONFIG = 'configs/pretrain/diffusionprint_tiny_cpu.py'
 #: model label -> (modality token of the Lite Baseline config, short name of the outputs);
@@ -144,11 +145,13 @@ def qualitative_rows(loc_root: str, models, model_dirs, out: str, n: int):
         with open(listing) as fh:
             first = fh.readline().split()
         if len(first) >= 2 and first[1] != 'None':
-            picks.append((osp.join(loc_root, first[0]), osp.join(loc_root, first[1])))
+            generator = osp.basename(listing)[len('testing_'):-len('_segm.txt')]
+            picks.append((generator, osp.join(loc_root, first[0]),
+                          osp.join(loc_root, first[1])))
     picks = picks[:n]
-    images = [image for image, _ in picks]
-    rows = [dict(title=osp.basename(image)[:28], image=image, mask=mask, maps={})
-            for image, mask in picks]
+    images = [image for _, image, _ in picks]
+    rows = [dict(title=generator, image=image, mask=mask, maps={})
+            for generator, image, mask in picks]
     for model in models:
         maps = osp.join(out, 'maps', f'lite_{MODELS[model][1]}')
         localize([*images, '-o', maps, '--config', osp.join(model_dirs[model], 'config.py'),
@@ -169,14 +172,19 @@ def write_report(plan: Plan, runner, figures: dict) -> str:
              'Everything below was produced by `make demo` on this machine from simulated '
              'data (no downloads): miniature versions of the paper\'s experiments, not '
              'its numbers.', '',
-             f'Total time: {total / 60:.1f} min (target {TIME_TARGET_S // 60} min).', '']
+             f'Time of this run: {total / 60:.1f} min (target for a fresh run: '
+             f'{TIME_TARGET_S // 60} min; finished steps of earlier runs are skipped).', '']
     lines += ['## Localization F1 (%, per-image mean over forged test images)', '',
               'F1@0.5: the map thresholded at 0.5; F1-best: the best threshold per image '
               '(oracle, as often reported).', '']
     lines += [f1_table(per_image) if per_image else '_no evaluation results_', '']
     probe = load_json(osp.join(plan.results, 'linear_probe.json'))
     lines += ['## Linear probe of the pretrained DiffusionPrint backbone', '']
-    lines += [flat_table({'DiffusionPrint (tiny)': probe}) if probe else
+    lines += ['Accuracy (%) of a linear classifier on the frozen patch features '
+              '(`tools/linear_probe.py`); `majority_baseline`: always the most frequent class.',
+              '']
+    lines += [flat_table({'DiffusionPrint (tiny)': probe},
+                         [k for k in PROBE_COLUMNS if k in probe]) if probe else
               '_linear probe not available_', '']
     for title, path in figures.items():
         if path and osp.isfile(path):

@@ -209,8 +209,8 @@ def flat_table(records: Mapping[str, Mapping], columns: Optional[Sequence[str]] 
                         if isinstance(v, (int, float)) and k not in columns]
     lines = ['| | ' + ' | '.join(columns) + ' |', '|---|' + '---|' * len(columns)]
     for name, record in records.items():
-        cells = [_fmt(record.get(c), scale) if isinstance(record.get(c), (int, float))
-                 else str(record.get(c, '–')) for c in columns]
+        cells = [_fmt(record.get(c), scale) if isinstance(record.get(c), (int, float, type(None)))
+                 else str(record[c]) for c in columns]
         lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
