@@ -1,0 +1,139 @@
+#!/usr/bin/env python
+"""Peak memory and throughput of ``dp-localize`` on one large image (default 4096x4096).
+
+Each measurement runs the real command line in a fresh process (read, sliding-window
+inference, mask / overlay / npz writes) and reads that process's peak resident set
+size from ``wait4``. Models: ``tiny`` (MiT, embed_dims 8, the tests' model), ``b0``
+(SegFormer-B0-sized MiT + SegformerHead, the size of the Lite Baseline's segmentor), or
+any trained model via ``--config/--checkpoint``. Random weights suffice: speed and
+memory do not depend on the weights.
+
+Example::
+
+    python benchmarks/bench_localize.py --size 4096 --models tiny b0 --threads 2
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+MODELS = {
+    'tiny': dict(embed_dims=8, num_layers=[1, 1, 1, 1], channels=16),
+    'b0': dict(embed_dims=32, num_layers=[2, 2, 2, 2], channels=256),
+}
+
+CONFIG = """
+default_scope = 'dp_plugin'
+custom_imports = dict(imports=['dp_plugin'], allow_failed_imports=False)
+model = dict(
+    type='EncoderDecoder',
+    data_preprocessor=dict(type='SegDataPreProcessor', mean=None, std=None, bgr_to_rgb=True),
+    backbone=dict(type='MixVisionTransformer', embed_dims={embed_dims},
+                  num_layers={num_layers}),
+    decode_head=dict(type='SegformerHead', in_channels={in_channels},
+                     in_index=[0, 1, 2, 3], channels={channels}, num_classes=2,
+                     loss_decode=dict(type='CrossEntropyLoss')),
+    test_cfg=dict(mode='whole'))
+"""
+
+
+def make_model(name: str, folder: str):
+    """Write the config and a random-weight checkpoint of a named benchmark model."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from dp_plugin.registry import MODELS as REGISTRY
+    spec = MODELS[name]
+    dims = spec['embed_dims']
+    config = osp.join(folder, f'{name}.py')
+    with open(config, 'w') as fh:  # MiT's default num_heads (1, 2, 4, 8) set the widths
+        fh.write(CONFIG.format(in_channels=[dims, dims * 2, dims * 4, dims * 8], **spec))
+    init_default_scope('dp_plugin')
+    model = REGISTRY.build(Config.fromfile(config).model)
+    checkpoint = osp.join(folder, f'{name}.pth')
+    torch.save(model.state_dict(), checkpoint)
+    params = sum(p.numel() for p in model.parameters())
+    return config, checkpoint, params
+
+
+def make_image(path: str, size: int) -> None:
+    """A photo-like test image (smooth gradients plus sensor-like noise), JPEG q95."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 200, size, dtype=np.float32)
+    img = np.empty((size, size, 3), np.uint8)
+    for row in range(0, size, 512):
+        rows = slice(row, min(row + 512, size))
+        base = (ramp[None, :, None] * 0.6 + ramp[rows, None, None] * 0.4
+                + np.array([0, 20, 40], np.float32))
+        noise = rng.normal(0, 6, (base.shape[0], size, 3)).astype(np.float32)
+        img[rows] = np.clip(base + noise, 0, 255).astype(np.uint8)
+    Image.fromarray(img).save(path, quality=95)
+
+
+def measure(image: str, config: str, checkpoint: str, out: str, args) -> dict:
+    """Run dp-localize once in a child process; peak RSS and timings."""
+    cmd = [sys.executable, '-m', 'dp_plugin.apis.localize_cli', image, '-o', out,
+           '--config', config, '--checkpoint', checkpoint, '--device', 'cpu',
+           '--threads', str(args.threads), '--tile', str(args.tile),
+           '--tile-overlap', str(args.tile_overlap), '--overwrite']
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    stderr = proc.stderr.read().decode(errors='replace')
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f'dp-localize failed:\n{stderr[-2000:]}')
+    with open(osp.join(out, 'summary.json')) as fh:
+        row = json.load(fh)['images'][0]
+    return dict(peak_rss_gb=usage.ru_maxrss / 1024 ** 2, process_s=wall,
+                cpu_s=usage.ru_utime + usage.ru_stime,
+                image_s=row['seconds'], infer_s=row['infer_seconds'])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--size', type=int, default=4096, help='image side (default 4096)')
+    parser.add_argument('--models', nargs='+', default=['tiny', 'b0'], choices=list(MODELS))
+    parser.add_argument('--config', help='benchmark this model config instead')
+    parser.add_argument('--checkpoint', help='weights of --config')
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--tile', type=int, default=1024)
+    parser.add_argument('--tile-overlap', type=int, default=128)
+    parser.add_argument('--rss-target-gb', type=float, default=3.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix='bench_localize_') as tmp:
+        image = osp.join(tmp, f'photo_{args.size}.jpg')
+        make_image(image, args.size)
+        if args.config:
+            runs = [(osp.basename(args.config), args.config, args.checkpoint, None)]
+        else:
+            runs = [(name, *make_model(name, tmp)) for name in args.models]
+        mpix = args.size ** 2 / 1e6
+        print(f'image {args.size}x{args.size} ({mpix:.1f} MPix), tile {args.tile}, overlap '
+              f'{args.tile_overlap}, {args.threads} threads, cpu; infer/per image = wall '
+              f'seconds of inference / of the whole image (read, infer, writes)', flush=True)
+        print(f'{"model":<10} {"params":>10} {"peak RSS":>9} {"infer":>8} {"per image":>10} '
+              f'{"MPix/s":>7} {"process CPU":>12}  RSS <= {args.rss_target_gb:g} GB')
+        failed = False
+        for name, config, checkpoint, params in runs:
+            result = measure(image, config, checkpoint, osp.join(tmp, f'out_{name}'), args)
+            ok = result['peak_rss_gb'] <= args.rss_target_gb
+            failed |= not ok
+            print(f'{name:<10} {params or 0:>10,} {result["peak_rss_gb"]:>7.2f}GB '
+                  f'{result["infer_s"]:>7.1f}s {result["image_s"]:>9.1f}s '
+                  f'{mpix / result["infer_s"]:>7.3f} {result["cpu_s"]:>11.1f}s  '
+                  f'{"yes" if ok else "NO"}', flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,271 @@
+"""Building blocks of the end-to-end demo (``tools/demo.py``) and the claims check.
+
+* :class:`StepRunner` runs the project's tools as subprocesses, one log file per step,
+  prints progress and timing, and skips a step whose outputs exist (a re-run resumes).
+* Report builders turn the tools' result files into Markdown tables and figures:
+  :func:`f1_table` (generator x mask type, both F1 conventions, one column pair per
+  model), :func:`flat_table`, :func:`qualitative_grid` (input | ground truth | maps),
+  :func:`spectra_figure` (mean amplitude spectra of a modality per generator).
+"""
+import glob
+import io
+import json
+import math
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .image_io import atomic_write, read_image, read_mask
+
+
+class StepFailed(RuntimeError):
+    """A demo step exited with an error; the message names the step and its log."""
+
+
+@dataclass
+class Step:
+    """One command of a pipeline.
+
+    Attributes:
+        name: Short name (also the log file name).
+        cmd: Arguments after the Python interpreter (``['tools/x.py', ...]``).
+        outputs: Files or glob patterns that all exist once the step is done.
+        needs: Files that must exist to run the step (e.g. the tool script itself).
+        optional: A failure is reported but does not stop the pipeline.
+    """
+
+    name: str
+    cmd: List[str]
+    outputs: List[str] = field(default_factory=list)
+    needs: List[str] = field(default_factory=list)
+    optional: bool = False
+
+
+@dataclass
+class Action:
+    """An in-process step: ``fn()`` is called unless all ``outputs`` exist."""
+
+    name: str
+    fn: Callable[[], None]
+    outputs: List[str] = field(default_factory=list)
+
+
+def _exists(pattern: str) -> bool:
+    return bool(glob.glob(pattern)) if any(c in pattern for c in '*?[') else osp.exists(pattern)
+
+
+class StepRunner:
+    """Run :class:`Step` objects in order with progress output.
+
+    Args:
+        log_dir: Folder of the per-step logs.
+        total: Number of steps (for ``[k/N]``).
+        force: Re-run steps whose outputs exist.
+        env: Extra environment variables of the subprocesses.
+        stream: Where progress lines go.
+    """
+
+    def __init__(self, log_dir: str, total: int, force: bool = False,
+                 env: Optional[Mapping[str, str]] = None, stream=sys.stdout) -> None:
+        os.makedirs(log_dir, exist_ok=True)
+        self.log_dir, self.total, self.force = log_dir, total, force
+        self.env = dict(os.environ, **(env or {}))
+        self.stream = stream
+        self.index = 0
+        self.results: Dict[str, Tuple[str, float]] = {}
+        self.start = time.perf_counter()
+
+    def say(self, message: str) -> None:
+        elapsed = time.perf_counter() - self.start
+        print(f'[{elapsed // 60:02.0f}:{elapsed % 60:02.0f}] {message}', file=self.stream,
+              flush=True)
+
+    def call(self, action: Action) -> str:
+        """Run an :class:`Action`; returns ``'done'`` or ``'skipped'``.
+
+        Raises:
+            StepFailed: ``fn`` raised.
+        """
+        self.index += 1
+        head = f'[{self.index}/{self.total}] {action.name}'
+        if action.outputs and not self.force and all(_exists(p) for p in action.outputs):
+            self.say(f'{head}: outputs exist, skipped')
+            self.results[action.name] = ('skipped', 0.0)
+            return 'skipped'
+        self.say(head)
+        tic = time.perf_counter()
+        try:
+            action.fn()
+        except Exception as exc:
+            self.results[action.name] = ('failed', time.perf_counter() - tic)
+            raise StepFailed(f'{head} failed: {type(exc).__name__}: {exc}') from exc
+        seconds = time.perf_counter() - tic
+        self.say(f'{head}: done in {seconds:.0f}s')
+        self.results[action.name] = ('done', seconds)
+        return 'done'
+
+    def run(self, step: Step) -> str:
+        """Run ``step``; returns ``'done'``, ``'skipped'``, ``'failed'`` or ``'unavailable'``.
+
+        Raises:
+            StepFailed: A non-optional step failed or cannot run.
+        """
+        self.index += 1
+        head = f'[{self.index}/{self.total}] {step.name}'
+        if step.outputs and not self.force and all(_exists(p) for p in step.outputs):
+            self.say(f'{head}: outputs exist, skipped')
+            self.results[step.name] = ('skipped', 0.0)
+            return 'skipped'
+        missing = [p for p in step.needs if not _exists(p)]
+        if missing:
+            message = f'{head}: cannot run, missing {", ".join(missing)}'
+            self.results[step.name] = ('unavailable', 0.0)
+            if step.optional:
+                self.say(message + ' (optional, continuing)')
+                return 'unavailable'
+            raise StepFailed(message)
+        log = osp.join(self.log_dir, f'{step.name}.log')
+        self.say(f'{head}: {" ".join(step.cmd)}  (log: {log})')
+        tic = time.perf_counter()
+        with open(log, 'w') as fh:
+            code = subprocess.call([sys.executable, *step.cmd], stdout=fh,
+                                   stderr=subprocess.STDOUT, env=self.env)
+        seconds = time.perf_counter() - tic
+        lost = [p for p in step.outputs if not _exists(p)]
+        if code != 0 or lost:
+            with open(log, errors='replace') as fh:
+                tail = ''.join(fh.readlines()[-15:])
+            why = f'exit status {code}' if code else f'missing outputs {lost}'
+            message = f'{head} failed ({why}) after {seconds:.0f}s; last lines of {log}:\n{tail}'
+            self.results[step.name] = ('failed', seconds)
+            if step.optional:
+                self.say(message + '(optional, continuing)')
+                return 'failed'
+            raise StepFailed(message)
+        self.say(f'{head}: done in {seconds:.0f}s')
+        self.results[step.name] = ('done', seconds)
+        return 'done'
+
+
+# ------------------------------------------------------------------ tables
+def _fmt(value: Optional[float], scale: float = 100.0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return '–'
+    return f'{scale * value:.1f}'
+
+
+def _mean(values: Iterable[Optional[float]]) -> Optional[float]:
+    kept = [v for v in values if v is not None and not math.isnan(v)]
+    return sum(kept) / len(kept) if kept else None
+
+
+def f1_table(per_image: Mapping[str, Sequence[dict]],
+             keys: Sequence[Tuple[str, str]] = (('f1', 'F1@0.5'), ('f1_best', 'F1-best'))
+             ) -> str:
+    """Markdown table of per-image mean F1 (in %) by generator x mask type, per model.
+
+    Args:
+        per_image: ``{model name: rows}`` with rows as written by ``tools/test.py``
+            (``generator``, ``mask_type``, ``label`` and the metric keys).
+        keys: ``(row key, column title)`` of the F1 conventions to show.
+    """
+    groups = defaultdict(lambda: defaultdict(list))
+    for model, rows in per_image.items():
+        for row in rows:
+            if row.get('label', 1) != 1:
+                continue
+            for key in ((row.get('generator'), row.get('mask_type')),
+                        ('all', row.get('mask_type')), ('all', 'all')):
+                groups[key][model].append(row)
+    order = sorted(k for k in groups if k[0] != 'all') + sorted(
+        (k for k in groups if k[0] == 'all' and k[1] != 'all')) + [('all', 'all')]
+    models = list(per_image)
+    header = ['generator', 'mask', 'n'] + [f'{m} {title}' for m in models for _, title in keys]
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    for key in order:
+        if key not in groups:
+            continue
+        n = max(len(v) for v in groups[key].values())
+        cells = [_fmt(_mean(r.get(k) for r in groups[key].get(m, []))) for m in models
+                 for k, _ in keys]
+        lines.append('| ' + ' | '.join([str(key[0]), str(key[1]), str(n)] + cells) + ' |')
+    return '\n'.join(lines)
+
+
+def flat_table(records: Mapping[str, Mapping], columns: Optional[Sequence[str]] = None,
+               scale: float = 100.0) -> str:
+    """Markdown table of ``{row name: {column: number}}`` (numbers scaled, e.g. to %)."""
+    if columns is None:
+        columns = []
+        for record in records.values():
+            columns += [k for k, v in record.items()
+                        if isinstance(v, (int, float)) and k not in columns]
+    lines = ['| | ' + ' | '.join(columns) + ' |', '|---|' + '---|' * len(columns)]
+    for name, record in records.items():
+        cells = [_fmt(record.get(c), scale) if isinstance(record.get(c), (int, float, type(None)))
+                 else str(record[c]) for c in columns]
+        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+# ------------------------------------------------------------------ figures
+def _save_figure(fig, path: str) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format='png', bbox_inches='tight', dpi=100)
+    with atomic_write(path) as fh:
+        fh.write(buffer.getvalue())
+
+
+def qualitative_grid(rows: Sequence[dict], models: Sequence[str], path: str) -> None:
+    """Figure-4-style grid: one row per image, ``input | ground truth | model maps``.
+
+    Args:
+        rows: ``{'title', 'image', 'mask' (or None), 'maps': {model: .npz path}}``.
+        models: Column order of the maps.
+        path: Output PNG.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    cols = 2 + len(models)
+    fig = Figure(figsize=(2.2 * cols, 2.2 * len(rows) + 0.4))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(rows), cols, squeeze=False)
+    for r, row in enumerate(rows):
+        rgb, _ = read_image(row['image'], min_size=0)
+        axes[r, 0].imshow(rgb)
+        axes[r, 0].set_ylabel(row.get('title', ''), fontsize=7)
+        if row.get('mask'):
+            axes[r, 1].imshow(read_mask(row['mask'], rgb.shape[:2]), cmap='gray', vmin=0,
+                              vmax=1)
+        for c, model in enumerate(models):
+            npz = row['maps'].get(model)
+            if npz and osp.isfile(npz):
+                with np.load(npz) as data:
+                    axes[r, 2 + c].imshow(data['map'], cmap='RdBu_r', vmin=0, vmax=1)
+        for c, title in enumerate(['input', 'ground truth', *models]):
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+            if r == 0:
+                axes[r, c].set_title(title, fontsize=9)
+    _save_figure(fig, path)
+
+
+def latest_checkpoint(work_dir: str, pattern: str = 'epoch_*.pth') -> str:
+    """Newest file matching ``pattern`` in ``work_dir`` (the pattern itself if none)."""
+    found = sorted(glob.glob(osp.join(work_dir, pattern)), key=osp.getmtime)
+    return found[-1] if found else osp.join(work_dir, pattern)
+
+
+def load_json(path: str):
+    """A JSON file's content, or ``None`` when it does not exist."""
+    if not osp.isfile(path):
+        return None
+    with open(path) as fh:
+        return json.load(fh)

@@ -1,0 +1,270 @@
+"""Robust image and mask reading plus atomic file writing.
+
+:func:`read_image` turns anything a user may point a forensic tool at into an RGB
+``uint8`` array, or raises :class:`ImageReadError` with one line that names the file
+and says what was wrong and what was expected. The rules (documented in
+``docs/localize.md``):
+
+* the file content decides the format, not the extension;
+* EXIF orientation is applied (the array is the image as a viewer shows it);
+* grayscale, palette, CMYK and YCbCr images are converted to RGB, an alpha channel
+  is dropped (pixel values are kept, never composited), 16-bit samples are reduced
+  to 8 bits (``round(v / 257)``);
+* images with more than ``max_pixels`` pixels are refused before decoding
+  (decompression-bomb guard, default :data:`DEFAULT_MAX_PIXELS`);
+* images whose shorter side is below ``min_size`` pixels are refused
+  (default :data:`DEFAULT_MIN_SIZE`, the receptive field of the forensic extractors:
+  a map of a smaller image carries no information);
+* empty, truncated and corrupt files, non-images, unreadable files and symbolic-link
+  loops raise :class:`ImageReadError`.
+
+:func:`atomic_write` is the only way this project's tools write outputs: the data goes
+to a temporary file in the target folder and is renamed over the target with
+:func:`os.replace` once complete, so a crash never leaves a partial file.
+"""
+import contextlib
+import errno
+import os
+import os.path as osp
+import re
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from typing import IO, Iterator, List, Optional, Tuple
+
+import numpy as np
+
+#: Default pixel limit (width * height) of :func:`read_image`: 100 MPix.
+DEFAULT_MAX_PIXELS = 100_000_000
+#: Default minimum length of the shorter image side, in pixels.
+DEFAULT_MIN_SIZE = 32
+#: File extensions picked up when a folder is scanned (compared lower-case).
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.jpe', '.jfif', '.tif', '.tiff', '.bmp',
+                    '.webp', '.gif', '.ppm', '.pgm', '.pbm', '.pnm')
+#: Marker in the names of temporary files written by :func:`atomic_write`.
+TEMP_MARKER = '.dp-tmp-'
+
+
+class ImageReadError(ValueError):
+    """An image (or mask) could not be used; ``str()`` is one line naming the file."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = str(path)
+        self.reason = ' '.join(str(reason).split())  # always one line
+        super().__init__(f'{self.path}: {self.reason}')
+
+
+@dataclass
+class ImageInfo:
+    """What :func:`read_image` found and did, for reports."""
+
+    format: Optional[str]
+    mode: str
+    notes: List[str] = field(default_factory=list)
+
+
+def _describe_non_image(head: bytes) -> str:
+    text = head.lstrip(b'\xef\xbb\xbf').lstrip()
+    if text[:1] == b'<':
+        kind = 'HTML/XML text'
+    elif text and all(32 <= c < 127 or c in b'\t\r\n' for c in text[:256]):
+        kind = 'plain text'
+    else:
+        kind = f'unknown binary data (starts with {head[:8].hex()})'
+    return f'not an image: the content looks like {kind}'
+
+
+def _open_error(path: str, exc: OSError) -> ImageReadError:
+    if isinstance(exc, PermissionError):
+        return ImageReadError(path, 'permission denied (the file is not readable by '
+                                    'this user)')
+    if exc.errno == errno.ELOOP:
+        return ImageReadError(path, 'symbolic link loop (too many levels of symbolic links)')
+    if isinstance(exc, FileNotFoundError):
+        if osp.islink(path):
+            return ImageReadError(path, 'broken symbolic link (its target does not exist)')
+        return ImageReadError(path, 'no such file')
+    if isinstance(exc, IsADirectoryError):
+        return ImageReadError(path, 'is a directory, expected an image file')
+    return ImageReadError(path, f'cannot open: {exc.strerror or exc}')
+
+
+def _to_rgb(img, path: str, info: ImageInfo) -> np.ndarray:
+    """Convert an opened, loaded PIL image to an ``(H, W, 3)`` uint8 RGB array."""
+    mode = img.mode
+    if mode.startswith('I;16') or mode == 'I':
+        arr = np.asarray(img)
+        if mode == 'I' and arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise ImageReadError(path, f'32-bit integer samples outside 0..65535 '
+                                       f'(mode {mode}); expected an 8- or 16-bit image')
+        gray = np.rint(arr.astype(np.float32) / 257.0).astype(np.uint8)
+        info.notes.append('16-bit samples reduced to 8 bits')
+        return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
+    if mode == 'F':
+        raise ImageReadError(path, 'floating-point image (mode F) is not supported; '
+                                   'expected 8- or 16-bit samples')
+    if mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or (
+            mode == 'P' and 'transparency' in img.info):
+        info.notes.append('alpha channel dropped')
+    if mode in ('L', '1', 'LA', 'La'):
+        info.notes.append('grayscale replicated to RGB')
+    elif mode in ('P', 'PA'):
+        info.notes.append('palette converted to RGB')
+    elif mode in ('CMYK', 'YCbCr', 'LAB', 'HSV'):
+        info.notes.append(f'{mode} converted to RGB')
+    if mode == 'P' and 'transparency' in img.info:
+        img = img.convert('RGBA')
+    rgb = img if img.mode == 'RGB' else img.convert('RGB')
+    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+
+
+def read_image(path: str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+               min_size: int = DEFAULT_MIN_SIZE) -> Tuple[np.ndarray, ImageInfo]:
+    """Read ``path`` as an ``(H, W, 3)`` uint8 RGB array (see the module docstring).
+
+    Args:
+        path: Image file.
+        max_pixels: Refuse images with more pixels (``None``: no limit of ours;
+            Pillow's own bomb guard at ~179 MPix still applies).
+        min_size: Refuse images whose shorter side is smaller (0: accept any).
+
+    Returns:
+        ``(rgb, info)``.
+
+    Raises:
+        ImageReadError: With a one-line reason.
+    """
+    from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+    path = str(path)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise _open_error(path, exc) from None
+    if osp.isdir(path):
+        raise ImageReadError(path, 'is a directory, expected an image file')
+    if not osp.isfile(path):
+        raise ImageReadError(path, 'not a regular file, expected an image file')
+    if st.st_size == 0:
+        raise ImageReadError(path, 'empty file (0 bytes), expected an image')
+    try:
+        fh = open(path, 'rb')
+    except OSError as exc:
+        raise _open_error(path, exc) from None
+    with fh, warnings.catch_warnings():
+        warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+        try:
+            img = Image.open(fh)
+        except UnidentifiedImageError:
+            fh.seek(0)
+            raise ImageReadError(path, _describe_non_image(fh.read(512))) from None
+        except Image.DecompressionBombError as exc:
+            raise ImageReadError(path, f'refused as a possible decompression bomb: {exc}') \
+                from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageReadError(path, f'corrupt image header: {exc}') from None
+        with img:
+            width, height = img.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise ImageReadError(
+                    path, f'{width}x{height} = {width * height / 1e6:.1f} MPix exceeds the '
+                          f'limit of {max_pixels / 1e6:g} MPix (--max-mpix); refused as a '
+                          f'possible decompression bomb')
+            info = ImageInfo(format=img.format, mode=img.mode)
+            if img.mode == 'RGB' and any(';16' in str(t[3]) for t in img.tile or ()):
+                info.notes.append('16-bit samples reduced to 8 bits')
+            if ImageFile.LOAD_TRUNCATED_IMAGES:
+                # Another library switched Pillow to silently fill truncated images.
+                raise ImageReadError(path, 'PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set; '
+                                           'truncated images cannot be detected')
+            try:
+                img.load()
+            except OSError as exc:
+                raise ImageReadError(path, f'truncated or corrupt image data ({exc})') \
+                    from None
+            except (SyntaxError, ValueError, EOFError) as exc:
+                raise ImageReadError(path, f'corrupt image data ({exc})') from None
+            orientation = img.getexif().get(0x0112, 1)
+            if orientation not in (None, 1):
+                img = ImageOps.exif_transpose(img)
+                info.notes.append(f'EXIF orientation {orientation} applied')
+            rgb = _to_rgb(img, path, info)
+    if min(rgb.shape[:2]) < min_size:
+        raise ImageReadError(path, f'image is {rgb.shape[1]}x{rgb.shape[0]} px, smaller than '
+                                   f'the {min_size} px minimum side (--min-size)')
+    return rgb, info
+
+
+def read_mask(path: str, expected_hw: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    """Read a ground-truth mask as a ``(H, W)`` uint8 array, 1 = forged (non-zero).
+
+    Colour masks count a pixel as forged when any channel is non-zero. A mask whose
+    size differs from ``expected_hw`` is an error (never silently resized/rotated).
+
+    Raises:
+        ImageReadError: Unreadable mask or size mismatch.
+    """
+    arr, _ = read_image(path, max_pixels=DEFAULT_MAX_PIXELS, min_size=0)
+    mask = (arr.max(axis=2) > 0).astype(np.uint8)
+    if expected_hw is not None and tuple(mask.shape) != tuple(expected_hw):
+        raise ImageReadError(path, f'mask is {mask.shape[1]}x{mask.shape[0]} px but its '
+                                   f'image is {expected_hw[1]}x{expected_hw[0]} px; '
+                                   f'expected the same size')
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_write(path: str, mode: str = 'wb') -> Iterator[IO]:
+    """Open a temporary file next to ``path``; rename it to ``path`` on success.
+
+    On any exception the temporary file is removed and ``path`` is untouched (an
+    existing file keeps its old content). The data is fsync-ed before the rename.
+    """
+    path = str(path)
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}{TEMP_MARKER}{os.getpid()}-',
+                               dir=folder)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+_TEMP_RE = re.compile(r'^\..+' + re.escape(TEMP_MARKER) + r'(\d+)-[^/]*$')
+
+
+def remove_stale_temp_files(folder: str) -> int:
+    """Delete temporary files of :func:`atomic_write` left by killed processes.
+
+    Only files whose writer process (pid in the name) no longer runs are removed.
+    Returns the number of removed files.
+    """
+    removed = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            match = _TEMP_RE.match(name)
+            if not match or _pid_alive(int(match.group(1))):
+                continue
+            with contextlib.suppress(OSError):
+                os.remove(osp.join(root, name))
+                removed += 1
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,95 @@
+import importlib.util
+import io
+import json
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dp_plugin.apis.demo import (Action, Step, StepFailed, StepRunner, f1_table, flat_table,
+                                 qualitative_grid)
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def _writer(path, text='x', code=0):
+    return ['-c', f'open({str(path)!r}, "w").write({text!r}); raise SystemExit({code})']
+
+
+def test_step_runner_skips_finished_steps_and_reports_failures(tmp_path):
+    log = io.StringIO()
+    runner = StepRunner(str(tmp_path / 'logs'), total=4, stream=log)
+    out = tmp_path / 'a.txt'
+    assert runner.run(Step('make_a', _writer(out), outputs=[str(out)])) == 'done'
+    assert runner.run(Step('make_a', _writer(out, 'changed'), outputs=[str(out)])) == 'skipped'
+    assert out.read_text() == 'x'
+    with pytest.raises(StepFailed, match=r'(?s)broken failed \(exit status 3\).*boom'):
+        runner.run(Step('broken', ['-c', 'print("boom"); raise SystemExit(3)']))
+    assert runner.run(Step('optional', ['-c', 'raise SystemExit(1)'], optional=True)) == 'failed'
+    with pytest.raises(StepFailed, match='missing'):
+        runner.run(Step('needs', ['-c', ''], needs=[str(tmp_path / 'nope.py')]))
+    with pytest.raises(StepFailed, match='lost outputs|missing outputs'):
+        runner.run(Step('no_output', ['-c', ''], outputs=[str(tmp_path / 'never.txt')]))
+    calls = []
+    action = Action('act', lambda: calls.append(1), outputs=[str(out)])
+    assert runner.call(action) == 'skipped' and calls == []
+    assert '[1/4] make_a' in log.getvalue()
+    assert runner.results['broken'][0] == 'failed'
+
+
+def test_f1_table_groups_by_generator_and_mask_type():
+    rows_dp = [dict(generator='simnn', mask_type='segm', label=1, f1=0.5, f1_best=0.7),
+               dict(generator='simnn', mask_type='segm', label=1, f1=0.7, f1_best=0.9),
+               dict(generator='simps', mask_type='random', label=1, f1=0.2, f1_best=None),
+               dict(generator='authentic', mask_type='none', label=0, fp_area=0.1)]
+    rows_srm = [dict(generator='simnn', mask_type='segm', label=1, f1=0.1, f1_best=0.2)]
+    table = f1_table({'DP': rows_dp, 'SRM': rows_srm}).splitlines()
+    assert table[0] == ('| generator | mask | n | DP F1@0.5 | DP F1-best | SRM F1@0.5 | '
+                        'SRM F1-best |')
+    assert '| simnn | segm | 2 | 60.0 | 80.0 | 10.0 | 20.0 |' in table
+    assert '| simps | random | 1 | 20.0 | – | – | – |' in table
+    assert table[-1] == '| all | all | 3 | 46.7 | 80.0 | 10.0 | 20.0 |'
+    assert not any('authentic' in line for line in table)
+    probe = flat_table({'tiny': {'overall': 0.8, 'held_out': 0.5, 'n_test': 'x'}})
+    assert '| tiny | 80.0 | 50.0 |' in probe
+    probe = flat_table({'tiny': {'overall': 0.8, 'held_out': None, 'n_test': 'x'}},
+                       ['overall', 'held_out', 'n_test'])
+    assert '| tiny | 80.0 | – | x |' in probe
+
+
+def test_qualitative_grid_is_written(tmp_path):
+    rng = np.random.default_rng(0)
+    image, mask = tmp_path / 'img.png', tmp_path / 'mask.png'
+    Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(image)
+    Image.fromarray((rng.random((40, 48)) > 0.5).astype(np.uint8) * 255).save(mask)
+    npz = tmp_path / 'img.png.npz'
+    np.savez(npz, map=rng.random((40, 48)).astype(np.float32))
+    grid = tmp_path / 'grid.png'
+    qualitative_grid([dict(title='a', image=str(image), mask=str(mask),
+                           maps={'DP': str(npz)})], ['DP', 'SRM'], str(grid))
+    assert Image.open(grid).size[0] > 200
+
+
+def test_check_claims_reads_the_demo_results(tmp_path, monkeypatch):
+    results = tmp_path / 'results'
+    results.mkdir()
+    rows = {'dp': [0.6, 0.5], 'srm': [0.3, 0.55]}
+    for short, (f1_seen, f1_held) in rows.items():
+        per_image = [dict(generator='simnn', mask_type='segm', label=1, f1=f1_seen),
+                     dict(generator='simps', mask_type='segm', label=1, f1=f1_held)]
+        (results / f'lite_{short}_per_image.json').write_text(json.dumps(per_image))
+    spec = importlib.util.spec_from_file_location('check_claims',
+                                                  osp.join(REPO, 'tools', 'check_claims.py'))
+    check_claims = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_claims)
+    monkeypatch.chdir(REPO)  # main() works from the repository root; restored afterwards
+    monkeypatch.setattr(sys, 'argv', ['check_claims.py', '--demo-out', str(tmp_path),
+                                      '--only', 'localization', 'unseen_generator'])
+    assert check_claims.main() == 0
+    claims = json.loads((results / 'claims.json').read_text())
+    assert claims['localization'] == pytest.approx({'DP': 55.0, 'SRM': 42.5})
+    report = (results / 'claims.md').read_text()
+    assert 'DP 55.0 > SRM 42.5 | agrees' in report
+    assert 'DP 50.0 < SRM 55.0 | DISAGREES' in report
