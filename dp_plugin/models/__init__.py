@@ -1,1 +1,6 @@
 """models package of dp_plugin."""
+from . import backbones, fusion, heads, losses  # noqa: F401
+from .backbones import *  # noqa: F401,F403
+from .fusion import *  # noqa: F401,F403
+from .heads import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
