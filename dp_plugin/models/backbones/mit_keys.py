@@ -52,6 +52,8 @@ def segformer_to_mmseg(state_dict: Dict[str, Tensor], prefix: str = '') -> Dict[
             continue
         kind, stage, rest = m.group(1), int(m.group(2)) - 1, m.group(3)
         if kind == 'patch_embed':
+            if not rest.startswith(('proj.', 'norm.')):
+                continue  # e.g. an adapter attached to the patch embedding
             rest = rest.replace('proj.', 'projection.', 1)
             out[f'layers.{stage}.0.{rest}'] = value
         elif kind == 'norm':
