@@ -1,0 +1,1 @@
+"""Patches for upstream forgery-localization code bases (import them explicitly)."""
