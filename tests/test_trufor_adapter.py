@@ -141,7 +141,7 @@ def test_upstream_patch_on_a_model_with_upstream_names(adapter):
     assert not model.dncnn.training and all(g is None for g in _grads(dp))
     keys = set(model.state_dict())
     # upstream: 'dncnn.modality.dncnn.*'; here 'dncnn' is an alias of 'modality'
-    assert 'modality.modality.dncnn.3.weight' in keys
+    assert 'modalities.0.modality.dncnn.3.weight' in keys
     if adapter != 'widen':
         assert 'backbone.extra.layers.0.0.dp_adapter.layers.0.weight' in keys
     with pytest.raises(RuntimeError, match='already patched'):
