@@ -9,8 +9,7 @@ from ._mmcv_ops_compat import install as _install_mmcv_ops_stand_in
 _install_mmcv_ops_stand_in()  # must run before anything imports mmseg.models
 
 from . import registry  # noqa: E402
-from . import (adapters, datasets, engine, evaluation, modalities, models, pretrain,  # noqa: E402,F401
-               simulate, transforms)
+from . import datasets, engine, evaluation, modalities, models, pretrain, simulate, transforms  # noqa: E402,F401,E501
 from .modalities import build_modality  # noqa: E402
 from .version import __version__  # noqa: E402
 

@@ -10,7 +10,7 @@ import torch.nn as nn
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
-from dp_plugin.adapters.trufor import TruForModalitySlot, patch_trufor, patch_trufor_from_cfg
+from adapters.trufor import TruForModalitySlot, patch_trufor, patch_trufor_from_cfg
 from dp_plugin.modalities import DiffusionPrint
 from dp_plugin.registry import MODELS
 

@@ -41,7 +41,7 @@ class TruFor(ForensicEncoderDecoder):
 
     Upstream attribute names are kept where users script against them: ``dncnn`` is the
     modality, ``backbone.extra_patch_embed1`` the first patch embedding of the noise
-    stream (see ``dp_plugin.adapters.trufor``).
+    stream (see ``adapters.trufor``).
 
     Args:
         backbone (dict): A :class:`DualMixVisionTransformer` config; its
@@ -80,6 +80,9 @@ class TruFor(ForensicEncoderDecoder):
         if phase == 'confidence' and (conf_head is None or detection_head is None):
             raise ValueError("phase='confidence' trains conf_head and detection_head: "
                              'configure both')
+        if kwargs.get('rgb_pretrained'):
+            raise ValueError('TruFor loads ImageNet MiT weights into both streams: set '
+                             'backbone.pretrained instead of rgb_pretrained')
         _check_checkpoint(modality)
         extractor = build_modality(modality)
         modality_adapter = build_modality_adapter(adapter, extractor.out_channels)

@@ -13,7 +13,7 @@ Native layout: ``backbone.{rgb,extra}.layers.*`` (mmseg MiT), ``backbone.{FRMs,F
 ``fusion_conv.{conv,bn}``, ``conv_seg``), ``detection_head.mlp.{0,3}``,
 ``modalities.0.dncnn.*``, ``modality_adapter.*``.
 
-A TruFor patched by ``dp_plugin.adapters.trufor`` stores the DiffusionPrint extractor
+A TruFor patched by ``adapters.trufor`` stores the DiffusionPrint extractor
 under ``dncnn.modality.*`` and a ``simple``/``deep`` adapter under
 ``backbone.extra_patch_embed1.dp_adapter.*``; both are mapped too.
 """
@@ -119,7 +119,7 @@ def native_to_upstream(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
     """Convert a :class:`TruFor` ``state_dict`` to the upstream TruFor layout.
 
     A Noiseprint++ model maps to the official layout exactly. A DiffusionPrint model maps
-    to the layout of an upstream TruFor patched by ``dp_plugin.adapters.trufor``.
+    to the layout of an upstream TruFor patched by ``adapters.trufor``.
     """
     out: Dict[str, Tensor] = {}
     used = set()

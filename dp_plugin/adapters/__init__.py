@@ -1,1 +1,0 @@
-"""Patches for upstream forgery-localization code bases (import them explicitly)."""
