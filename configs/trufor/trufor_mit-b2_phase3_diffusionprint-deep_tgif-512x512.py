@@ -6,3 +6,4 @@ _base_ = [
 ]
 model = dict(modality=dict(type='DiffusionPrint', checkpoint='work_dirs/pretrain/diffusionprint.safetensors'), adapter='deep')
 load_from = 'work_dirs/trufor_mit-b2_phase2_diffusionprint-deep_tgif-512x512/epoch_100.pth'  # or its best_f1_epoch_*.pth
+default_hooks = dict(checkpoint=dict(save_best='det_bacc'))  # TruFor: avg_det_bacc

@@ -6,3 +6,4 @@ _base_ = [
 ]
 model = dict(modality=dict(type='NoisePrintPP', tile_to_3=True, checkpoint='../shared/weights/noiseprint++/noiseprint++.th'), adapter=None)
 load_from = 'work_dirs/trufor_mit-b2_phase2_noiseprintpp_tgif-512x512/epoch_100.pth'  # or its best_f1_epoch_*.pth
+default_hooks = dict(checkpoint=dict(save_best='det_bacc'))  # TruFor: avg_det_bacc

@@ -11,5 +11,3 @@ model = dict(
     detection_head=dict(type='ConfPoolDetectionHead', hidden_channels=128, dropout_ratio=0.5),
     loss_conf=dict(type='ConfidenceMSELoss', erode=15, dilate=11, loss_weight=1.0),
     loss_det=dict(type='DetectionBCELoss', loss_weight=0.5))
-# Model selection on detection balanced accuracy (TruFor: avg_det_bacc).
-default_hooks = dict(checkpoint=dict(save_best='det_bacc', rule='greater'))
