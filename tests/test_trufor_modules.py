@@ -136,7 +136,8 @@ def test_weighted_statistics_pooling_by_hand():
     torch.testing.assert_close(weighted_statistics_pooling(x), torch.tensor([[2., 2., 2., 4.]]))
     x = torch.tensor([0., 0., 0., 4.]).view(1, 1, 2, 2)
     log_w = torch.tensor([-1e4, -1e4, -1e4, 0.]).view(1, 1, 2, 2)  # all weight on pixel 3
-    torch.testing.assert_close(weighted_statistics_pooling(x, log_w), torch.tensor([[4., 4., 4., 16.]]))
+    torch.testing.assert_close(weighted_statistics_pooling(x, log_w),
+                               torch.tensor([[4., 4., 4., 16.]]))
     st = weighted_statistics_pooling(torch.randn(3, 1, 5, 5))
     assert (st[:, 0] <= st[:, 2]).all() and (st[:, 2] <= st[:, 1]).all()
 

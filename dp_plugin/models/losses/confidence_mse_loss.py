@@ -55,7 +55,7 @@ class ConfidenceMSELoss(nn.Module):
 
     def forward(self, conf_logits: torch.Tensor, seg_logits: torch.Tensor,
                 seg_label: torch.Tensor) -> torch.Tensor:
-        """``conf_logits`` ``(B, 1, H, W)``, ``seg_logits`` ``(B, 2, H, W)``, labels ``(B, H, W)``."""
+        """Confidence ``(B, 1, H, W)``, localization ``(B, 2, H, W)`` logits, ``(B, H, W)`` labels."""
         if seg_label.dim() == 4:
             seg_label = seg_label.squeeze(1)
         if conf_logits.shape[-2:] != seg_label.shape[-2:] or \

@@ -1,5 +1,5 @@
 """mmseg-native TruFor: dual-stream MiT + localization, confidence and detection heads."""
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 from mmengine.registry import DefaultScope
@@ -56,6 +56,8 @@ class TruFor(ForensicEncoderDecoder):
         loss_conf (dict): Confidence loss. Defaults to :class:`ConfidenceMSELoss`.
         loss_det (dict): Detection loss. Defaults to :class:`DetectionBCELoss` (x0.5).
         phase (str): ``'localization'`` or ``'confidence'``.
+        **kwargs: :class:`ForensicEncoderDecoder` arguments (``data_preprocessor``,
+            ``train_cfg``, ...); ImageNet weights go to ``backbone.pretrained``.
     """
 
     #: Divisor of the uint8 pixels handed to ``dncnn`` (upstream TruFor uses 256).
@@ -172,8 +174,9 @@ class TruFor(ForensicEncoderDecoder):
         seg = resize(seg, size=size, mode='bilinear', align_corners=self.align_corners)
         conf = resize(conf, size=size, mode='bilinear', align_corners=self.align_corners)
         det = self.detection_head(seg, conf)
+        image_labels = self.loss_det.labels_from_masks(labels)
         return {self.loss_conf.loss_name: self.loss_conf(conf, seg, labels),
-                self.loss_det.loss_name: self.loss_det(det, self.loss_det.labels_from_masks(labels))}
+                self.loss_det.loss_name: self.loss_det(det, image_labels)}
 
     # inference -----------------------------------------------------------------------
     def modality_summary(self, modality_map: torch.Tensor) -> Tuple[str, torch.Tensor]:
