@@ -16,6 +16,8 @@ from dp_plugin.registry import MODELS
 
 DIMS = [8, 16, 40, 64]
 DP = dict(type='DiffusionPrint', depth=4, width=16)  # small DnCNN: fast CPU tests
+# A cheap stand-in for upstream's tiled Noiseprint++: a small DnCNN with 3 output channels.
+UPSTREAM_LIKE = dict(type='DiffusionPrint', depth=3, width=8, out_channels=3)
 
 
 def build(modality=None, adapter=None, phase='localization', heads=True):
@@ -76,6 +78,9 @@ def test_native_variants_forward_shapes_and_frozen_extractor(modality, adapter, 
     out = model._forward(x)
     assert out['seg'].shape == (2, 2, 32, 32) and out['conf'].shape == (2, 1, 32, 32)
     assert out['det'].shape == (2,)
+    with torch.no_grad():
+        pred = model.eval().predict(x[:1])[0]
+    assert pred.modality_key == ('np++' if adapter is None else 'diffusionprint_l2')
 
 
 def test_confidence_phase_trains_only_conf_and_detection():
@@ -107,7 +112,6 @@ def test_predict_outputs():
     assert out.pred_score.shape == (1,) and 0 < float(out.pred_score) < 1
     assert out.pred_modality.data.shape == (1, 28, 30)
     assert out.modality_key == 'diffusionprint_l2'
-    assert build().eval().predict(*batch(1))[0].modality_key == 'np++'
 
 
 class _Wrapper(nn.Module):  # like upstream's DataParallel(FullModel(model))
@@ -118,7 +122,7 @@ class _Wrapper(nn.Module):  # like upstream's DataParallel(FullModel(model))
 
 @pytest.mark.parametrize('adapter', ['simple', 'deep', 'widen'])
 def test_upstream_patch_on_a_model_with_upstream_names(adapter):
-    model = build()                                     # upstream-like: NP++ tiled to 3
+    model = build(UPSTREAM_LIKE)                        # 3-channel noise stream
     old_conv = model.backbone.extra_patch_embed1.projection.weight.detach().clone()
     dp = DiffusionPrint(depth=4, width=16)
     params = patch_trufor(_Wrapper(model), adapter=adapter, modality=dp)
@@ -159,7 +163,7 @@ def test_patch_rescales_upstream_input_and_reads_yacs_keys(tmp_path):
     class Node(dict):
         __getattr__ = dict.__getitem__
 
-    model = build()
+    model = build(UPSTREAM_LIKE)
     cfg = Node(MODEL=Node(EXTRA=Node(DP_WEIGHTS='', DP_ADAPTER='deep')))
     assert patch_trufor_from_cfg(model, cfg) == []
     assert not isinstance(model.dncnn, TruForModalitySlot)
