@@ -1,0 +1,4 @@
+"""Backbones of dp_plugin."""
+from .dual_mit import DualMixVisionTransformer
+
+__all__ = ['DualMixVisionTransformer']
