@@ -158,7 +158,7 @@ def test_upstream_checkpoint_converts_and_loads_strictly(tmp_path):
     torch.testing.assert_close(in_proj[c:], up['backbone.extra_block1.0.attn.kv.weight'])
     torch.testing.assert_close(sd['conf_head.convs.2.conv.weight'][:, :, 0, 0],
                                up['decode_head_conf.linear_c3.proj.weight'])
-    torch.testing.assert_close(sd['modality.dncnn.47.weight'], up['dncnn.47.weight'])
+    torch.testing.assert_close(sd['modalities.0.dncnn.47.weight'], up['dncnn.47.weight'])
     torch.testing.assert_close(sd['detection_head.mlp.3.weight'], up['detection.3.weight'])
     # and back: the reverse conversion reproduces the upstream file exactly
     back = tmp_path / 'back.pth.tar'

@@ -1,5 +1,5 @@
 # Tiny twin of lite-baseline_mit-b2_srm_tgif-512x512.py for 2 CPU cores (a few minutes):
-# MiT-B0 widths, 128 px crops, 300 iterations. Variants differ only in the modality line.
+# MiT-B0 widths, 128 px crops, 200 iterations. Variants differ only in the modality line.
 _base_ = [
     '../_base_/models/lite_baseline_tiny.py', '../_base_/datasets/tgif_sim_tiny.py',
     '../_base_/schedules/tiny_cpu.py', '../_base_/default_runtime.py'

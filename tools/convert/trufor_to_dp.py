@@ -1,7 +1,7 @@
 """Convert TruFor checkpoints between the upstream layout and dp_plugin's ``TruFor``.
 
 Upstream -> dp_plugin (the official ``trufor.pth.tar``, or a checkpoint of an upstream
-TruFor patched with ``dp_plugin.adapters.trufor``)::
+TruFor patched with ``adapters.trufor``)::
 
     python tools/convert/trufor_to_dp.py trufor.pth.tar work_dirs/trufor_official.pth
 

@@ -1,5 +1,5 @@
 # CPU-sized twin of models/lite_baseline.py: MiT-B0 widths, one residual block per
-# scale, 256-channel head. Same classes and code path as the paper model.
+# scale, 128-channel head. Same classes and code path as the paper model.
 _base_ = ['./lite_baseline.py']
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
@@ -8,4 +8,4 @@ model = dict(
     forensic_encoder=dict(channels=(32, 64, 160, 256), num_blocks=(1, 1, 1, 1),
                           stem_channels=16, norm_cfg=norm_cfg),
     fusion_norm_cfg=norm_cfg,
-    decode_head=dict(in_channels=[32, 64, 160, 256], channels=256, norm_cfg=norm_cfg))
+    decode_head=dict(in_channels=[32, 64, 160, 256], channels=128, norm_cfg=norm_cfg))

@@ -3,42 +3,39 @@ from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from dp_plugin.registry import MODELS
+from ..forgery_cross_entropy_loss import ForgeryCrossEntropyLoss
+from ..forgery_dice_loss import ForgeryDiceLoss
 
 
 @MODELS.register_module()
 class DiceEntropyLoss(nn.Module):
-    """``ce_weight * CE(class_weight) + dice_weight * Dice(p_forged)``.
+    """``ce_weight * CE(class_weight) + dice_weight * Dice(p_forged)`` as one loss term.
 
-    TruFor phase 2 uses ``0.3 * CE(weight=[0.5, 2.5]) + 0.7 * Dice``. The Dice term is
-    ``1 - 2 sum(p t) / (sum p^e + sum t^e + smooth)`` per image on the softmax
-    probability of class 1 (forged), over the non-ignored pixels, averaged over the batch.
-    The call signature matches mmseg's ``loss_decode`` so the loss also plugs into any
-    :class:`BaseDecodeHead`.
+    TruFor phase 2 uses ``0.3 * CE(weight=[0.5, 2.5]) + 0.7 * Dice`` (Dice exponent 2).
+    The terms are :class:`ForgeryCrossEntropyLoss` and :class:`ForgeryDiceLoss` (Dice per
+    image on the softmax forged probability over non-ignored pixels, batch mean); this
+    class logs them as a single ``loss_dice_ce``. The call signature matches mmseg's
+    ``loss_decode``.
 
     Args:
         ce_weight (float): Weight of the cross-entropy term. Defaults to 0.3.
         dice_weight (float): Weight of the Dice term. Defaults to 0.7.
         class_weight (sequence of float): CE class weights. Defaults to (0.5, 2.5).
-        exponent (float): Exponent ``e`` of the Dice denominator. Defaults to 2.
-        smooth (float): Dice smoothing. Defaults to 0.
+        exponent (int): Exponent of the Dice denominator. Defaults to 2.
         ignore_index (int): Label to ignore. Defaults to 255.
         loss_weight (float): Overall multiplier. Defaults to 1.
         loss_name (str): Key in the loss dict. Defaults to ``'loss_dice_ce'``.
     """
 
     def __init__(self, ce_weight: float = 0.3, dice_weight: float = 0.7,
-                 class_weight: Optional[Sequence[float]] = (0.5, 2.5), exponent: float = 2.0,
-                 smooth: float = 0.0, ignore_index: int = 255, loss_weight: float = 1.0,
+                 class_weight: Optional[Sequence[float]] = (0.5, 2.5), exponent: int = 2,
+                 ignore_index: int = 255, loss_weight: float = 1.0,
                  loss_name: str = 'loss_dice_ce') -> None:
         super().__init__()
-        self.ce_weight = ce_weight
-        self.dice_weight = dice_weight
-        self.class_weight = None if class_weight is None else list(class_weight)
-        self.exponent = exponent
-        self.smooth = smooth
+        self.ce = ForgeryCrossEntropyLoss(class_weight=class_weight, loss_weight=ce_weight)
+        self.dice = ForgeryDiceLoss(loss_weight=dice_weight, exponent=exponent)
         self.ignore_index = ignore_index
         self.loss_weight = loss_weight
         self._loss_name = loss_name
@@ -52,21 +49,8 @@ class DiceEntropyLoss(nn.Module):
         if seg_label.dim() == 4:
             seg_label = seg_label.squeeze(1)
         ignore = self.ignore_index if ignore_index is None else ignore_index
-        seg_label = seg_label.long()
-        class_weight = (seg_logits.new_tensor(self.class_weight)
-                        if self.class_weight is not None else None)
-        valid = seg_label != ignore
-        if valid.any():
-            ce = F.cross_entropy(seg_logits, seg_label, weight=class_weight,
-                                 ignore_index=ignore)
-        else:
-            ce = seg_logits.sum() * 0
-        prob = seg_logits.softmax(dim=1)[:, 1] * valid
-        target = ((seg_label == 1) & valid).to(prob.dtype)
-        num = 2 * (prob * target).flatten(1).sum(1) + self.smooth
-        den = (prob.pow(self.exponent) + target.pow(self.exponent)).flatten(1).sum(1)
-        dice = 1 - num / (den + self.smooth).clamp_min(1e-6)
-        return self.loss_weight * (self.ce_weight * ce + self.dice_weight * dice.mean())
+        return self.loss_weight * (self.ce(seg_logits, seg_label, ignore_index=ignore)
+                                   + self.dice(seg_logits, seg_label, ignore_index=ignore))
 
     @property
     def loss_name(self) -> str:

@@ -4,21 +4,19 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from mmengine.registry import DefaultScope
 from mmengine.structures import PixelData
-from mmseg.models.segmentors import EncoderDecoder
 from mmseg.models.utils import resize
 from mmseg.structures import SegDataSample
 
 from dp_plugin.modalities import NoisePrintPP, build_modality
 from dp_plugin.registry import MODELS
+from ..forensic_encoder_decoder import ForensicEncoderDecoder, _check_checkpoint
 from ..utils import build_modality_adapter
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 PHASES = ('localization', 'confidence')
 
 
 @MODELS.register_module()
-class TruFor(EncoderDecoder):
+class TruFor(ForensicEncoderDecoder):
     """TruFor (Guillaro et al., CVPR 2023) with a swappable forensic modality.
 
     ``inputs`` are 0-255 RGB (``SegDataPreProcessor(mean=None, std=None,
@@ -43,7 +41,7 @@ class TruFor(EncoderDecoder):
 
     Upstream attribute names are kept where users script against them: ``dncnn`` is the
     modality, ``backbone.extra_patch_embed1`` the first patch embedding of the noise
-    stream (see ``dp_plugin.adapters.trufor``).
+    stream (see ``adapters.trufor``).
 
     Args:
         backbone (dict): A :class:`DualMixVisionTransformer` config; its
@@ -73,12 +71,8 @@ class TruFor(EncoderDecoder):
                  loss_conf: dict = dict(type='ConfidenceMSELoss'),
                  loss_det: dict = dict(type='DetectionBCELoss'),
                  phase: str = 'localization',
-                 rgb_mean: Sequence[float] = IMAGENET_MEAN,
-                 rgb_std: Sequence[float] = IMAGENET_STD,
-                 train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg=None) -> None:
+                 **kwargs) -> None:
         if phase not in PHASES:
             raise ValueError(f'phase must be one of {PHASES}, got {phase!r}')
         if detection_head is not None and conf_head is None:
@@ -86,6 +80,10 @@ class TruFor(EncoderDecoder):
         if phase == 'confidence' and (conf_head is None or detection_head is None):
             raise ValueError("phase='confidence' trains conf_head and detection_head: "
                              'configure both')
+        if kwargs.get('rgb_pretrained'):
+            raise ValueError('TruFor loads ImageNet MiT weights into both streams: set '
+                             'backbone.pretrained instead of rgb_pretrained')
+        _check_checkpoint(modality)
         extractor = build_modality(modality)
         modality_adapter = build_modality_adapter(adapter, extractor.out_channels)
         extra_in = (modality_adapter.out_channels if modality_adapter is not None
@@ -96,13 +94,11 @@ class TruFor(EncoderDecoder):
                              f'{type(extractor).__name__} with adapter={adapter!r} gives '
                              f'{extra_in} channels')
         with DefaultScope.overwrite_default_scope('dp_plugin'):  # mmseg builds the parts
-            super().__init__(backbone=backbone, decode_head=decode_head, train_cfg=train_cfg,
-                             test_cfg=test_cfg or dict(mode='whole'),
-                             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+            super().__init__(backbone=backbone, decode_head=decode_head, modality=extractor,
+                             test_cfg=test_cfg or dict(mode='whole'), **kwargs)
         if self.out_channels != 2:
             raise ValueError(f'TruFor localizes with 2 classes, decode_head has '
                              f'{self.out_channels} output channels')
-        self.modality = extractor
         self.modality_adapter = modality_adapter
         self.adapter = adapter
         self.conf_head = MODELS.build(conf_head) if conf_head is not None else None
@@ -110,8 +106,6 @@ class TruFor(EncoderDecoder):
         self.loss_conf = MODELS.build(loss_conf)
         self.loss_det = MODELS.build(loss_det)
         self.phase = phase
-        self.register_buffer('rgb_mean', torch.tensor(rgb_mean).view(1, 3, 1, 1), False)
-        self.register_buffer('rgb_std', torch.tensor(rgb_std).view(1, 3, 1, 1), False)
         self.frozen_modules: Tuple[str, ...] = ()
         if phase == 'confidence':
             self.frozen_modules = ('modality_adapter', 'backbone', 'decode_head')
@@ -124,11 +118,14 @@ class TruFor(EncoderDecoder):
     # upstream attribute name ``dncnn`` -> the modality ------------------------------
     def __getattr__(self, name: str):
         if name == 'dncnn':
-            return super().__getattr__('modality')
+            return self.modalities[0]
         return super().__getattr__(name)
 
     def __setattr__(self, name: str, value) -> None:
-        super().__setattr__('modality' if name == 'dncnn' else name, value)
+        if name == 'dncnn':
+            self.modalities[0] = value
+            return
+        super().__setattr__(name, value)
 
     def train(self, mode: bool = True) -> 'TruFor':
         super().train(mode)
@@ -139,25 +136,17 @@ class TruFor(EncoderDecoder):
         return self
 
     # features ------------------------------------------------------------------------
-    def extract_modality(self, inputs: torch.Tensor) -> torch.Tensor:
-        """The raw modality map ``(B, C, H, W)`` of 0-255 RGB ``inputs``."""
-        return self.modality(inputs / self.dncnn_input_divisor)
-
-    def extract_feat(self, inputs: torch.Tensor,
-                     modality_map: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
-        if modality_map is None:
-            modality_map = self.extract_modality(inputs)
-        noise = modality_map
+    def extract_fused_feat(self, rgb: torch.Tensor,
+                           modality_maps: torch.Tensor) -> List[torch.Tensor]:
         if self.modality_adapter is not None:
-            noise = self.modality_adapter(noise)
-        rgb = (inputs / 255.0 - self.rgb_mean) / self.rgb_std
-        return self.backbone(rgb, noise)
+            modality_maps = self.modality_adapter(modality_maps)
+        return self.backbone(rgb, modality_maps)
 
     def _heads(self, inputs: torch.Tensor, with_modality: bool = False
                ) -> Dict[str, torch.Tensor]:
         """All head outputs at input resolution (logits), plus the modality map."""
-        modality_map = self.extract_modality(inputs)
-        feats = self.extract_feat(inputs, modality_map)
+        modality_map = self.extract_modalities(inputs)
+        feats = self.extract_fused_feat(self.normalize_rgb(inputs), modality_map)
         size = inputs.shape[2:]
         out = dict(seg=resize(self.decode_head(feats), size=size, mode='bilinear',
                               align_corners=self.align_corners))
@@ -193,9 +182,11 @@ class TruFor(EncoderDecoder):
         Noiseprint++: channel 0 (``'np++'``, as upstream). Others: the L2 norm over
         channels (``'<type>_l2'``, e.g. ``'diffusionprint_l2'``).
         """
-        if isinstance(self.modality, NoisePrintPP) or modality_map.shape[1] == 1:
+        extractor = self.modalities[0]
+        extractor = getattr(extractor, 'modality', extractor)  # a patched upstream slot
+        if isinstance(extractor, NoisePrintPP) or modality_map.shape[1] == 1:
             return 'np++', modality_map[:, :1]
-        key = f'{type(getattr(self.modality, "modality", self.modality)).__name__.lower()}_l2'
+        key = f'{type(extractor).__name__.lower()}_l2'
         return key, modality_map.norm(dim=1, keepdim=True)
 
     def _restore(self, x: torch.Tensor, meta: dict) -> torch.Tensor:

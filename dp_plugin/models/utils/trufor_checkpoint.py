@@ -11,9 +11,9 @@ Upstream layout (``trufor.pth.tar['state_dict']``)::
 Native layout: ``backbone.{rgb,extra}.layers.*`` (mmseg MiT), ``backbone.{FRMs,FFMs}.*``,
 ``decode_head`` / ``conf_head`` (:class:`AllMLPHead`: ``convs.{i}.conv``,
 ``fusion_conv.{conv,bn}``, ``conv_seg``), ``detection_head.mlp.{0,3}``,
-``modality.dncnn.*``, ``modality_adapter.*``.
+``modalities.0.dncnn.*``, ``modality_adapter.*``.
 
-A TruFor patched by ``dp_plugin.adapters.trufor`` stores the DiffusionPrint extractor
+A TruFor patched by ``adapters.trufor`` stores the DiffusionPrint extractor
 under ``dncnn.modality.*`` and a ``simple``/``deep`` adapter under
 ``backbone.extra_patch_embed1.dp_adapter.*``; both are mapped too.
 """
@@ -26,6 +26,7 @@ from ..backbones.mit_keys import mmseg_to_segformer, segformer_to_mmseg
 
 Tensor = torch.Tensor
 _HEADS = (('decode_head.', 'decode_head.'), ('decode_head_conf.', 'conf_head.'))
+_MODALITY = 'modalities.0.'
 _PATCHED_ADAPTER = 'backbone.extra_patch_embed1.dp_adapter.'
 _MIT_UPSTREAM = re.compile(r'^backbone\.(extra_)?(patch_embed|block|norm)\d')
 
@@ -97,10 +98,10 @@ def upstream_to_native(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
             out['modality_adapter.' + key[len(_PATCHED_ADAPTER):]] = value
             used.add(key)
         elif key.startswith('dncnn.modality.'):
-            out['modality.' + key[len('dncnn.modality.'):]] = value
+            out[_MODALITY + key[len('dncnn.modality.'):]] = value
             used.add(key)
         elif key.startswith('dncnn.'):
-            out['modality.dncnn.' + key[len('dncnn.'):]] = value
+            out[_MODALITY + 'dncnn.' + key[len('dncnn.'):]] = value
             used.add(key)
         elif key.startswith('detection.'):
             out['detection_head.mlp.' + key[len('detection.'):]] = value
@@ -118,7 +119,7 @@ def native_to_upstream(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
     """Convert a :class:`TruFor` ``state_dict`` to the upstream TruFor layout.
 
     A Noiseprint++ model maps to the official layout exactly. A DiffusionPrint model maps
-    to the layout of an upstream TruFor patched by ``dp_plugin.adapters.trufor``.
+    to the layout of an upstream TruFor patched by ``adapters.trufor``.
     """
     out: Dict[str, Tensor] = {}
     used = set()
@@ -127,14 +128,14 @@ def native_to_upstream(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
         for key, value in mmseg_to_segformer(part, prefix).items():
             out['backbone.' + key] = value
         used |= {f'backbone.{stream}.{k}' for k in part}
-    modality = _split(state_dict, 'modality.')
+    modality = _split(state_dict, _MODALITY)
     single = modality.get('dncnn.47.weight', torch.empty(1, 1)).shape[0] == 1 and \
         set(modality) == {k for k in modality if k.startswith('dncnn.')}
     for key, value in state_dict.items():
         if key.startswith(('backbone.FRMs.', 'backbone.FFMs.')):
             out[key] = value
-        elif key.startswith('modality.'):
-            rest = key[len('modality.'):]
+        elif key.startswith(_MODALITY):
+            rest = key[len(_MODALITY):]
             out[('dncnn.' + rest[len('dncnn.'):]) if single else 'dncnn.modality.' + rest] = value
         elif key.startswith('modality_adapter.'):
             out[_PATCHED_ADAPTER + key[len('modality_adapter.'):]] = value
