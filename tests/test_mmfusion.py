@@ -214,8 +214,14 @@ def _head_to_upstream(sd):
 
 def write_upstream_checkpoint(path, model, phase2=False):
     """Write ``model``'s weights in MMFusion's layout, key names spelled as upstream's."""
-    sd = {k: torch.randn_like(v) if v.is_floating_point() else v
-          for k, v in model.state_dict().items()}
+    def rand(key, v):  # valid random values: positive BN variances and Bayar taps
+        if not v.is_floating_point():
+            return v
+        if key.endswith(('running_var', 'bayar.kernel')):
+            return torch.rand_like(v) + 0.5
+        return 0.2 * torch.randn_like(v)
+
+    sd = {k: rand(k, v) for k, v in model.state_dict().items()}
     sd = {k: v for k, v in sd.items() if not k.endswith('fusion_conv.conv.bias')}
     up = {}
     rgb = {k[len('backbone.rgb.'):]: v for k, v in sd.items() if k.startswith('backbone.rgb.')}
@@ -257,7 +263,7 @@ def test_converter_maps_an_upstream_checkpoint_onto_the_native_model(tmp_path):
     ref = make([f() for f in UPSTREAM_SET], fusion_norm_cfg=dict(type='BN', eps=1e-3))
     up, ext = write_upstream_checkpoint(tmp_path / 'early_fusion_detection.pth', ref, True)
     assert 'backbone.extra_downsample_layers.0.norm.ln_0.weight' in up
-    assert 'backbone.block1.0.attn.kv.weight' in up and 'noiseprint.47.bias' in ext
+    assert 'backbone.block1.0.attn.kv.weight' in up and 'noiseprint.5.bias' in ext  # small DnCNN (depth 3)
     main([str(tmp_path / 'early_fusion_detection.pth'), str(tmp_path / 'a.pth')])
     main([str(tmp_path / 'early_fusion_detection.pth'), str(tmp_path / 'b.pth'),
           '--order', 'srm', 'noiseprint', 'bayar'])
@@ -273,8 +279,8 @@ def test_converter_maps_an_upstream_checkpoint_onto_the_native_model(tmp_path):
                                up['decode_head.linear_c1.proj.weight'])
     assert not sd['conf_head.fusion_conv.conv.bias'].any()
     torch.testing.assert_close(sd['detection.mlp.3.bias'], up['detection.3.bias'])
-    torch.testing.assert_close(sd['modal_extractor.noiseprint.dncnn.47.weight'],
-                               ext['noiseprint.47.weight'])
+    torch.testing.assert_close(sd['modal_extractor.noiseprint.dncnn.5.weight'],
+                               ext['noiseprint.5.weight'])
     torch.testing.assert_close(sd['modal_extractor.bayar.kernel'], ext['bayar.kernel'])
     # the native model loads it strictly; reordered modalities give the same function
     model_a = make([f() for f in UPSTREAM_SET]).eval()

@@ -1,6 +1,6 @@
 # tgif_sim_mmfusion.py for 2 CPU cores: 64 px training crops, batch 4, no worker
-# processes; validation on 4 images per group, testing on 8 per generator x mask type
-# (+8 authentic) at full size (raise max_per_group for less noisy numbers).
+# processes; validation on 2 images per group, testing on 4 per generator x mask type
+# (+4 authentic) at full size (raise max_per_group for less noisy numbers).
 _base_ = ['./tgif_sim_mmfusion.py']
 crop_size = (64, 64)
 train_pipeline = [
@@ -15,6 +15,6 @@ train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
                         sampler=dict(type='InfiniteSampler', shuffle=True),
                         dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(num_workers=0, persistent_workers=False,
-                      dataset=dict(max_per_group=8))
+                      dataset=dict(max_per_group=2))
 test_dataloader = dict(num_workers=0, persistent_workers=False,
-                       dataset=dict(max_per_group=8))
+                       dataset=dict(max_per_group=4))
