@@ -11,9 +11,16 @@ def _version() -> str:
 
 
 def _requirements() -> list:
+    """Runtime pins: requirements.txt up to its test-only marker."""
+    reqs = []
     with open(osp.join(osp.dirname(__file__), 'requirements.txt')) as f:
-        lines = [ln.split('#')[0].strip() for ln in f]
-    return [ln for ln in lines if ln and ln != 'pytest']
+        for line in f:
+            if 'test-only' in line:
+                break
+            line = line.split('#')[0].strip()
+            if line:
+                reqs.append(line)
+    return reqs
 
 
 setup(
@@ -24,9 +31,10 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['dp_plugin', 'dp_plugin.*', 'adapters', 'adapters.*']),
     include_package_data=True,
+    package_data={'dp_plugin.simulate': ['weights/*.safetensors']},
     python_requires='>=3.9',
     install_requires=['torch', 'torchvision'] + _requirements() + ['opencv-python-headless'],
-    extras_require={'generate': ['diffusers', 'transformers', 'accelerate']},
+    extras_require={'generate': ['diffusers==0.35.2', 'transformers==4.57.6', 'accelerate']},
     entry_points={'console_scripts': [
         'dp-localize=dp_plugin.apis.localize_cli:main',
         'dp-simulate=dp_plugin.simulate.cli:main',

@@ -61,4 +61,5 @@ LOG_PROCESSORS = _child('log_processor', MMSEG_LOG_PROCESSORS)
 INFERENCERS = _child('inferencer', MMSEG_INFERENCERS)
 
 #: Forensic signal extractors: ``(B, 3, H, W)`` RGB in [0, 1] -> ``(B, C, H, W)``.
+#: Each modality is registered here and in ``MODELS`` (so any config can nest one).
 MODALITIES = Registry('modality', scope=_SCOPE, locations=['dp_plugin.modalities'])

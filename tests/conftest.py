@@ -6,12 +6,28 @@ import torch
 # Two cores: keep every test process on a predictable thread count.
 torch.set_num_threads(int(os.environ.get('DP_TEST_THREADS', '2')))
 
-SHARED = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', 'shared'))
-NOISEPRINT_WEIGHTS = os.path.join(SHARED, 'weights', 'noiseprint++', 'noiseprint++.th')
+
+def _find_noiseprint_weights() -> str:
+    """``$DP_NOISEPRINT_WEIGHTS``, else ``shared/weights/...`` next to any parent folder."""
+    if os.environ.get('DP_NOISEPRINT_WEIGHTS'):
+        return os.environ['DP_NOISEPRINT_WEIGHTS']
+    rel = os.path.join('shared', 'weights', 'noiseprint++', 'noiseprint++.th')
+    folder = os.path.dirname(os.path.abspath(__file__))
+    while True:
+        if os.path.isfile(os.path.join(folder, rel)):
+            return os.path.join(folder, rel)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', rel)
+        folder = parent
+
+
+NOISEPRINT_WEIGHTS = _find_noiseprint_weights()
 
 
 @pytest.fixture
 def noiseprint_weights():
     if not os.path.isfile(NOISEPRINT_WEIGHTS):
-        pytest.skip('real Noiseprint++ weights not found in ../shared')
+        pytest.skip(f'real Noiseprint++ weights not found ({NOISEPRINT_WEIGHTS}); '
+                    'set DP_NOISEPRINT_WEIGHTS')
     return NOISEPRINT_WEIGHTS

@@ -104,6 +104,8 @@ def test_modality_sees_raw_pixels_rgb_stream_imagenet():
 
 def test_clear_errors_for_bad_setup(tmp_path):
     cfg = Config.fromfile(osp.join(CFG_DIR, TINY_CFG.format('diffusionprint')))
+    assert cfg.model.modality.checkpoint == 'work_dirs/pretrain_tiny/diffusionprint.safetensors'
+    cfg.model.modality.checkpoint = str(tmp_path / 'pretrain_tiny' / 'diffusionprint.safetensors')
     with DefaultScope.overwrite_default_scope('dp_plugin'):
         with pytest.raises(FileNotFoundError, match='pretrain_tiny/diffusionprint.safetensors'):
             MODELS.build(cfg.model)
@@ -131,3 +133,22 @@ def test_rgb_pretrained_loads_official_segformer_keys(tmp_path):
     torch.save({'unrelated': torch.zeros(3)}, path)
     with pytest.raises(ValueError, match='no tensor matches'):
         load_rgb_pretrained(model.backbone, str(path))
+
+
+def test_noiseprint_variant_with_real_weights(noiseprint_weights):
+    cfg = Config.fromfile(osp.join(CFG_DIR, TINY_CFG.format('noiseprintpp')))
+    assert cfg.model.modality.checkpoint == '../shared/weights/noiseprint++/noiseprint++.th'
+    model = build(TINY_CFG.format('noiseprintpp'), type='NoisePrintPP', checkpoint=noiseprint_weights)
+    assert model.modality_channels == 1 and model.modality.pixel_divisor == 256
+    assert n_params(model, trainable=False) == n_params(model.modality) > 0
+    with torch.no_grad():
+        assert model.eval()._forward(torch.rand(1, 3, 64, 64) * 255).shape == (1, 2, 16, 16)
+
+
+def test_variants_differ_only_in_the_modality():
+    for pattern in (PAPER_CFG, TINY_CFG):
+        cfgs = [Config.fromfile(osp.join(CFG_DIR, pattern.format(v))).to_dict()
+                for v in ('noiseprintpp', 'diffusionprint', 'srm')]
+        for c in cfgs:
+            c['model'].pop('modality')
+        assert cfgs[0] == cfgs[1] == cfgs[2]

@@ -3,7 +3,12 @@
 
     python tools/simulate.py --out data/sim --seed 0
 """
-from dp_plugin.simulate.cli import main
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from dp_plugin.simulate.cli import main  # noqa: E402
 
 if __name__ == '__main__':
     main()

@@ -6,9 +6,12 @@
 """
 import argparse
 import os.path as osp
+import sys
 
-from dp_plugin.simulate.generators import GENERATORS, WEIGHTS_DIR
-from dp_plugin.simulate.training import train_generator
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from dp_plugin.simulate.generators import GENERATORS, WEIGHTS_DIR  # noqa: E402
+from dp_plugin.simulate.training import train_generator  # noqa: E402
 
 
 def main(argv=None) -> None:

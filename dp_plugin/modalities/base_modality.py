@@ -56,7 +56,8 @@ class BaseModality(BaseModule, metaclass=ABCMeta):
         """Set train/eval mode; a frozen modality always stays in eval mode."""
         return super().train(bool(mode) and not self.frozen)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, **kwargs) -> torch.Tensor:
+        """Map ``/255`` RGB ``x`` to the modality; ``kwargs`` go to :meth:`extract`."""
         if x.dim() != 4 or x.size(1) != 3:
             raise ValueError(f'{type(self).__name__} expects RGB input of shape '
                              f'(B, 3, H, W), got {tuple(x.shape)}')
@@ -69,9 +70,9 @@ class BaseModality(BaseModule, metaclass=ABCMeta):
             if self.training:  # e.g. after a direct ``module.training = True``
                 super().train(False)
             with torch.no_grad():
-                return self.extract(x)
-        return self.extract(x)
+                return self.extract(x, **kwargs)
+        return self.extract(x, **kwargs)
 
     @abstractmethod
-    def extract(self, x: torch.Tensor) -> torch.Tensor:
+    def extract(self, x: torch.Tensor, **kwargs) -> torch.Tensor:
         """Compute the modality map from rescaled RGB ``x``."""

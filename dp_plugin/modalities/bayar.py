@@ -3,10 +3,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dp_plugin.registry import MODALITIES
+from dp_plugin.registry import MODALITIES, MODELS
 from .base_modality import BaseModality
 
 
+@MODELS.register_module()
 @MODALITIES.register_module()
 class Bayar(BaseModality):
     """Constrained 5x5 convolution (Bayar & Stamm): centre tap -1, the other taps of

@@ -1,10 +1,284 @@
-"""Weight loading for every published DnCNN checkpoint format (to be completed)."""
+"""Read DnCNN weights (DiffusionPrint, Noiseprint++) from every published checkpoint format.
+
+Recognised formats (the DnCNN is located by its keys, so prefixes such as ``module.``
+from ``DataParallel`` are handled too):
+
+==========================================  ==============================================
+format                                      where the DnCNN lives
+==========================================  ==============================================
+dp_plugin export (``.safetensors``)         tensors with plain keys + JSON metadata
+DiffusionPrint training checkpoint          ``model_state_dict`` -> ``encoder_q.*``
+                                            (legacy ``dncnn_q.*``; ``encoder_k``,
+                                            projector and queue are ignored)
+TruFor ``trufor.pth.tar``                   ``state_dict`` -> ``dncnn.*``
+Noiseprint++ ``noiseprint++.th``            ``network`` -> plain keys
+MMFusion ``np++.pth``                       bare state_dict, plain keys
+MMFusion training checkpoint                ``extractor_state_dict`` -> ``noiseprint.*``
+MMEngine runner checkpoint                  ``state_dict`` -> ``<prefix>.*``, e.g.
+                                            ``encoder_q.`` or ``backbone.``
+==========================================  ==============================================
+
+Everything is read with ``torch.load(..., weights_only=True)`` or safetensors; a pickle
+that needs any other Python object is refused. Any problem raises one
+:class:`CheckpointFormatError` naming the file, the formats expected and what was found.
+"""
+import os
+import pickle
+import re
+import struct
+from collections import OrderedDict
+from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
+
 import torch
+from mmengine.logging import print_log
+
+from .export_format import (FORMAT_NAME, METADATA_KEY, read_export_metadata,
+                            save_modality_export)
+
+__all__ = ['CheckpointFormatError', 'load_dncnn_state_dict', 'read_export_metadata',
+           'save_modality_export', 'export_metadata_or_none', 'EXPECTED_FORMATS']
+
+EXPECTED_FORMATS = (
+    f'dp_plugin export (.safetensors with "{METADATA_KEY}" metadata)',
+    "DiffusionPrint training checkpoint {'model_state_dict': encoder_q.* or dncnn_q.*}",
+    "TruFor trufor.pth.tar {'state_dict': dncnn.*}",
+    "Noiseprint++ noiseprint++.th {'network': 0.weight ...}",
+    'MMFusion np++.pth (bare state_dict 0.weight ...)',
+    "MMFusion checkpoint {'extractor_state_dict': noiseprint.*}",
+    "MMEngine runner checkpoint {'state_dict': <prefix>.0.weight ...}",
+)
+
+# Containers searched for a DnCNN, most trusted first; EMA weights only as a fallback.
+_CONTAINERS = ('model_state_dict', 'state_dict', 'network', 'extractor_state_dict',
+               'model', 'module')
+_FALLBACK_CONTAINERS = ('ema_state_dict',)
+_TOP = '<top level>'
+# Momentum ("key") encoders of MoCo-style training: never the network to deploy.
+_KEY_ENCODER = re.compile(r'(^|\.)(encoder_k|dncnn_k|key_encoder|momentum_encoder|'
+                          r'backbone_k|model_k|teacher)\.')
+_DNCNN_KEY = re.compile(r'^(?P<prefix>(?:.*\.)?)(?P<index>\d+)\.'
+                        r'(?P<name>weight|bias|running_mean|running_var|num_batches_tracked)$')
+_KNOWN = {
+    ('model_state_dict', 'encoder_q.'): 'DiffusionPrint training checkpoint',
+    ('model_state_dict', 'dncnn_q.'): 'DiffusionPrint training checkpoint (legacy dncnn_q)',
+    ('state_dict', 'dncnn.'): 'TruFor checkpoint',
+    ('state_dict', 'module.dncnn.'): 'TruFor checkpoint (DataParallel)',
+    ('network', ''): 'Noiseprint++ checkpoint',
+    (_TOP, ''): 'bare DnCNN state_dict',
+    ('extractor_state_dict', 'noiseprint.'): 'MMFusion checkpoint',
+}
 
 
-def load_dncnn_state_dict(filename: str, dncnn: torch.nn.Module) -> dict:
-    """Return a DnCNN ``state_dict`` (plain Sequential keys) read from ``filename``."""
-    obj = torch.load(filename, map_location='cpu', weights_only=True)
-    if isinstance(obj, dict) and 'network' in obj:
-        obj = obj['network']
-    return obj
+class CheckpointFormatError(ValueError):
+    """A checkpoint that holds no loadable DnCNN for the requested architecture."""
+
+    def __init__(self, filename: str, found: str) -> None:
+        expected = '\n  - '.join(EXPECTED_FORMATS)
+        super().__init__(f'{filename}: cannot load DnCNN weights: {found}\n'
+                         f'Expected one of:\n  - {expected}')
+        self.filename = filename
+        self.found = found
+
+
+class _Candidate(NamedTuple):
+    container: str
+    prefix: str
+    state_dict: Dict[str, torch.Tensor]
+    arch: dict
+
+    @property
+    def where(self) -> str:
+        prefix = f'{self.prefix}*' if self.prefix else 'plain keys'
+        return f'{self.container} -> {prefix}'
+
+    @property
+    def description(self) -> str:
+        known = _KNOWN.get((self.container, self.prefix))
+        return f'{known} ({self.where})' if known else self.where
+
+
+def _arch_of(module: torch.nn.Module) -> dict:
+    return dict(in_channels=module.in_channels, out_channels=module.out_channels,
+                depth=module.depth, width=module.width)
+
+
+def _format_arch(arch: dict) -> str:
+    return ('DnCNN(in_channels={in_channels}, out_channels={out_channels}, depth={depth}, '
+            'width={width})'.format(**arch))
+
+
+def _infer_arch(state_dict: Mapping[str, torch.Tensor]) -> Optional[dict]:
+    """Architecture of a plain-key DnCNN state_dict, or None if it is not one."""
+    convs = sorted(int(k.split('.')[0]) for k, v in state_dict.items()
+                   if k.endswith('.weight') and v.dim() == 4)
+    depth = len(convs)
+    if depth < 2 or convs != [0] + [2 + 3 * i for i in range(depth - 1)]:
+        return None
+    first, last = state_dict['0.weight'], state_dict[f'{convs[-1]}.weight']
+    return dict(in_channels=first.shape[1], out_channels=last.shape[0], depth=depth,
+                width=first.shape[0])
+
+
+def _is_tensor_dict(obj) -> bool:
+    return isinstance(obj, Mapping) and any(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def _candidates(obj: Mapping) -> Tuple[List[_Candidate], List[_Candidate]]:
+    """(primary, fallback) DnCNN candidates found in a loaded checkpoint."""
+    containers = [(_TOP, obj)] + [(name, obj[name]) for name in _CONTAINERS if name in obj]
+    fallback = [(name, obj[name]) for name in _FALLBACK_CONTAINERS if name in obj]
+
+    def scan(pairs):
+        found = []
+        for cname, sd in pairs:
+            if not _is_tensor_dict(sd):
+                continue
+            groups: Dict[str, Dict[str, torch.Tensor]] = {}
+            for key, value in sd.items():
+                m = _DNCNN_KEY.match(str(key))
+                if m and isinstance(value, torch.Tensor):
+                    groups.setdefault(m['prefix'], {})[f"{m['index']}.{m['name']}"] = value
+            for prefix, group in groups.items():
+                arch = _infer_arch(group)
+                if arch is not None:
+                    found.append(_Candidate(cname, prefix, group, arch))
+        return found
+
+    return scan(containers), scan(fallback)
+
+
+def _looks_like_safetensors(filename: str) -> bool:
+    with open(filename, 'rb') as f:
+        head = f.read(9)
+    if len(head) < 9:
+        return False
+    (header_len,) = struct.unpack('<Q', head[:8])
+    return head[8:9] == b'{' and 0 < header_len <= os.path.getsize(filename) - 8
+
+
+def _short_reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ('WeightsUnpickler error:', 'Unsupported global:', 'Trying to'):
+        if marker in text:
+            text = text[text.index(marker):]
+            break
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first[:300]
+
+
+def _read(filename: str) -> Tuple[Mapping, Optional[dict]]:
+    """Load ``filename`` safely; returns (object, dp_plugin export metadata or None)."""
+    if not os.path.isfile(filename):
+        raise FileNotFoundError(f'{filename}: checkpoint file not found')
+    if _looks_like_safetensors(filename):
+        from safetensors.torch import load_file
+        try:
+            tensors = load_file(filename, device='cpu')
+            meta = export_metadata_or_none(filename)
+        except Exception as exc:  # noqa: BLE001  (safetensors raises several types)
+            raise CheckpointFormatError(
+                filename, f'an unreadable safetensors file ({_short_reason(exc)})') from exc
+        return tensors, meta
+    try:
+        obj = torch.load(filename, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointFormatError(
+            filename, 'refused to unpickle it: it holds Python objects other than weights '
+            f'({_short_reason(exc)}); only weights are loaded (weights_only=True)') from exc
+    except Exception as exc:  # noqa: BLE001  (corrupt zip / truncated pickle / garbage)
+        raise CheckpointFormatError(
+            filename, 'not a readable PyTorch or safetensors file '
+            f'({type(exc).__name__}: {_short_reason(exc)})') from exc
+    return obj, None
+
+
+def export_metadata_or_none(filename: str) -> Optional[dict]:
+    """The dp_plugin export metadata of ``filename``, or None for any other file."""
+    if not (isinstance(filename, (str, os.PathLike)) and os.path.isfile(filename)
+            and _looks_like_safetensors(filename)):
+        return None
+    try:
+        return read_export_metadata(filename)
+    except ValueError:
+        return None
+
+
+def _summarise(obj) -> str:
+    if not isinstance(obj, Mapping):
+        return f'a {type(obj).__name__} object, not a dict'
+    keys = list(obj.keys())
+    shown = ', '.join(repr(k) for k in keys[:8]) + (', ...' if len(keys) > 8 else '')
+    return f'a dict with {len(keys)} keys ({shown}) but no DnCNN state_dict in it'
+
+
+def _hint(found: dict, expected: dict) -> str:
+    if found['out_channels'] == 1 and expected['out_channels'] != 1:
+        return ' -- a 1-channel (Noiseprint++-like) network; load it with NoisePrintPP'
+    if found['out_channels'] != expected['out_channels']:
+        return (f" -- build the modality with out_channels={found['out_channels']} "
+                'to use it')
+    return ''
+
+
+def load_dncnn_state_dict(filename: str, dncnn: torch.nn.Module,
+                          prefix: Optional[str] = None) -> 'OrderedDict[str, torch.Tensor]':
+    """Return the DnCNN ``state_dict`` (plain keys ``0.weight ... 47.bias``) in ``filename``.
+
+    Args:
+        filename (str): A checkpoint in any format of :data:`EXPECTED_FORMATS`.
+        dncnn (DnCNN): The network the weights are for; its architecture is checked.
+        prefix (str, optional): Key prefix of the DnCNN (e.g. ``'backbone.'``) when a
+            file holds several full DnCNNs that are not a MoCo query/key pair.
+
+    Raises:
+        FileNotFoundError: ``filename`` does not exist.
+        CheckpointFormatError: the file is unreadable, unsafe, holds no DnCNN, or a
+            DnCNN of another architecture.
+    """
+    filename = os.fspath(filename)
+    obj, meta = _read(filename)
+    expected = _arch_of(dncnn)
+    if meta is not None:
+        arch = {k: meta.get('architecture', {}).get(k) for k in expected}
+        if arch != expected:
+            raise CheckpointFormatError(
+                filename, f'a dp_plugin export of {_format_arch(arch)}, but the modality '
+                f'is {_format_arch(expected)}{_hint(arch, expected)}')
+    if not isinstance(obj, Mapping):
+        raise CheckpointFormatError(filename, _summarise(obj))
+    primary, fallback = _candidates(obj)
+    candidates = primary or fallback
+    if prefix is not None:
+        candidates = [c for c in candidates if c.prefix == prefix]
+        if not candidates:
+            raise CheckpointFormatError(filename, f'no DnCNN under prefix {prefix!r}; found: '
+                                        f'{[c.where for c in primary + fallback] or "none"}')
+    if not candidates:
+        raise CheckpointFormatError(filename, _summarise(obj))
+    matching = [c for c in candidates if c.arch == expected]
+    if not matching:
+        found = '; '.join(f'{_format_arch(c.arch)} under {c.where}' for c in candidates)
+        raise CheckpointFormatError(
+            filename, f'found {found}, but the modality is {_format_arch(expected)}'
+            f'{_hint(candidates[0].arch, expected)}')
+    queries = [c for c in matching if not _KEY_ENCODER.search(c.prefix)]
+    matching = queries or matching
+    if len(matching) > 1:
+        where = ', '.join(f'{c.prefix!r} ({c.container})' for c in matching)
+        raise CheckpointFormatError(
+            filename, f'several DnCNNs ({where}); pass prefix=... to choose one')
+    chosen = matching[0]
+    wanted = dncnn.state_dict()
+    missing = [k for k in wanted if k not in chosen.state_dict
+               and not k.endswith('num_batches_tracked')]
+    if missing:
+        raise CheckpointFormatError(
+            filename, f'an incomplete DnCNN under {chosen.where}: missing {missing[:6]}')
+    for key, value in chosen.state_dict.items():
+        if key in wanted and value.shape != wanted[key].shape:
+            raise CheckpointFormatError(
+                filename, f'{chosen.where}: {key} has shape {tuple(value.shape)}, '
+                f'expected {tuple(wanted[key].shape)}')
+    fmt = FORMAT_NAME if meta is not None else chosen.description
+    print_log(f'{filename}: DnCNN weights from {fmt}', logger='current')
+    return OrderedDict((k, chosen.state_dict[k]) for k in wanted if k in chosen.state_dict)

@@ -1,38 +1,94 @@
 """DiffusionPrint: the generative-fingerprint modality."""
-from typing import Optional
+from typing import Any, Optional
 
 import torch
+from mmengine.logging import print_log
 
-from dp_plugin.registry import MODALITIES
+from dp_plugin.registry import MODALITIES, MODELS
+from .checkpoint_formats import export_metadata_or_none
 from .dncnn_modality import DnCNNModality
 from .high_pass import FFTHighPass
 
+_DEFAULTS = dict(out_channels=64, depth=17, width=64, pixel_divisor=255.0, input_highpass=None)
 
+
+@MODELS.register_module()
 @MODALITIES.register_module()
 class DiffusionPrint(DnCNNModality):
     """Frozen DiffusionPrint extractor: a 17-layer DnCNN with a 64-channel output.
 
     Trained on ``ToTensor()`` inputs, hence ``pixel_divisor=255`` by default.
 
+    With a dp_plugin export (``.safetensors``) as ``checkpoint``, every setting left at
+    ``None`` is taken from the export's metadata (architecture, ``pixel_divisor``,
+    ``input_highpass``), so ``dict(type='DiffusionPrint', checkpoint='dp.safetensors')``
+    reproduces the pretraining setup. An explicit architecture that contradicts the
+    export is an error; an explicit ``pixel_divisor`` / ``input_highpass`` that does
+    is honoured with a warning. :meth:`from_export` is the same in one call.
+
     Args:
         checkpoint (str, optional): Weights: this project's export, the authors'
-            training checkpoint (``model_state_dict`` with ``encoder_q.*``) and others.
-        out_channels (int): Output channels. Defaults to 64.
+            training checkpoint (``model_state_dict`` with ``encoder_q.*``) and others
+            (see :mod:`dp_plugin.modalities.checkpoint_formats`).
+        out_channels (int, optional): Output channels. Defaults to 64.
+        depth (int, optional): DnCNN depth. Defaults to 17.
+        width (int, optional): DnCNN width. Defaults to 64.
+        frozen (bool): Freeze the extractor. Defaults to True.
+        pixel_divisor (float, optional): Defaults to 255.
         input_highpass (float, optional): Cut-off of the FFT high-pass applied to the
-            input before the DnCNN; set it when the backbone was pretrained with the
-            HP-filter ablation (an export's metadata records it).
+            whole input before the DnCNN (the HP-filter ablation). None: from the
+            export metadata, else off; 0 forces it off.
+        **kwargs: ``tile_size``, ``fast_inference``, ``inference_layout`` and
+            ``init_cfg`` of :class:`DnCNNModality`.
     """
 
-    def __init__(self, checkpoint: Optional[str] = None, out_channels: int = 64,
-                 depth: int = 17, width: int = 64, frozen: bool = True,
-                 pixel_divisor: float = 255.0, input_highpass: Optional[float] = None,
-                 init_cfg=None) -> None:
-        super().__init__(out_channels=out_channels, depth=depth, width=width,
-                         checkpoint=checkpoint, frozen=frozen,
-                         pixel_divisor=pixel_divisor, init_cfg=init_cfg)
-        self.high_pass = FFTHighPass(input_highpass) if input_highpass else None
+    def __init__(self, checkpoint: Optional[str] = None, out_channels: Optional[int] = None,
+                 depth: Optional[int] = None, width: Optional[int] = None,
+                 frozen: bool = True, pixel_divisor: Optional[float] = None,
+                 input_highpass: Optional[float] = None, **kwargs) -> None:
+        given = dict(out_channels=out_channels, depth=depth, width=width,
+                     pixel_divisor=pixel_divisor, input_highpass=input_highpass)
+        cfg = self._resolve(checkpoint, given)
+        super().__init__(out_channels=cfg['out_channels'], depth=cfg['depth'],
+                         width=cfg['width'], checkpoint=checkpoint, frozen=frozen,
+                         pixel_divisor=cfg['pixel_divisor'], **kwargs)
+        self.input_highpass = cfg['input_highpass'] or None
+        self.high_pass = FFTHighPass(self.input_highpass) if self.input_highpass else None
 
-    def extract(self, x: torch.Tensor) -> torch.Tensor:
-        if self.high_pass is not None:
+    @classmethod
+    def from_export(cls, path: str, **overrides: Any) -> 'DiffusionPrint':
+        """Build the modality described by a dp_plugin export and load its weights."""
+        if export_metadata_or_none(path) is None:
+            from .checkpoint_formats import read_export_metadata
+            read_export_metadata(path)  # raises the explanatory error
+        return cls(checkpoint=path, **overrides)
+
+    @staticmethod
+    def _resolve(checkpoint: Optional[str], given: dict) -> dict:
+        meta = export_metadata_or_none(checkpoint) if checkpoint is not None else None
+        if meta is None:
+            return {k: _DEFAULTS[k] if v is None else v for k, v in given.items()}
+        stored = dict(meta.get('architecture', {}))
+        stored.update(pixel_divisor=meta.get('pixel_divisor', 255.0),
+                      input_highpass=meta.get('input_highpass'))
+        cfg = {}
+        for key, value in given.items():
+            exported = stored.get(key, _DEFAULTS[key])
+            if value is None:
+                cfg[key] = exported
+                continue
+            cfg[key] = value
+            if value == exported or (key == 'input_highpass' and not value and not exported):
+                continue
+            if key in ('out_channels', 'depth', 'width'):
+                raise ValueError(f'{checkpoint}: the export holds a DnCNN with {key}='
+                                 f'{exported}, but {key}={value} was requested')
+            print_log(f'{checkpoint}: the export was trained with {key}={exported}; '
+                      f'using {key}={value} as requested', logger='current',
+                      level=30)  # logging.WARNING
+        return cfg
+
+    def extract(self, x: torch.Tensor, tile_size: Optional[int] = None) -> torch.Tensor:
+        if self.high_pass is not None:  # global filter: applied before any tiling
             x = self.high_pass(x)
-        return super().extract(x)
+        return super().extract(x, tile_size=tile_size)

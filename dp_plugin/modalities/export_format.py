@@ -34,12 +34,20 @@ def save_modality_export(path: str, state_dict: Dict[str, torch.Tensor], meta: d
 
 def read_export_metadata(path: str) -> dict:
     """Return the JSON metadata of an export; ValueError if it is not one."""
-    with safe_open(path, framework='pt') as f:
-        raw = (f.metadata() or {}).get(METADATA_KEY)
+    try:
+        with safe_open(path, framework='pt') as f:
+            raw = (f.metadata() or {}).get(METADATA_KEY)
+    except Exception as exc:  # noqa: BLE001  (SafetensorError, OSError, ...)
+        raise ValueError(f'{path}: not a readable safetensors file ({exc}); expected a '
+                         f'dp_plugin export ({FORMAT_NAME})') from exc
     if raw is None:
         raise ValueError(f'{path}: a safetensors file without "{METADATA_KEY}" metadata; '
                          f'expected a dp_plugin export ({FORMAT_NAME})')
-    meta = json.loads(raw)
-    if meta.get('format') != FORMAT_NAME:
-        raise ValueError(f'{path}: metadata format {meta.get("format")!r}, expected {FORMAT_NAME!r}')
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f'{path}: "{METADATA_KEY}" metadata is not valid JSON ({exc})') from exc
+    if not isinstance(meta, dict) or meta.get('format') != FORMAT_NAME:
+        found = meta.get('format') if isinstance(meta, dict) else meta
+        raise ValueError(f'{path}: metadata format {found!r}, expected {FORMAT_NAME!r}')
     return meta

@@ -3,7 +3,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dp_plugin.registry import MODALITIES
+from dp_plugin.registry import MODALITIES, MODELS
 from .base_modality import BaseModality
 
 
@@ -27,6 +27,7 @@ def srm_kernels() -> torch.Tensor:
     return torch.stack([kb, kv, k2])
 
 
+@MODELS.register_module()
 @MODALITIES.register_module()
 class SRM(BaseModality):
     """Three fixed SRM residual filters followed by a hard-tanh.
@@ -38,13 +39,15 @@ class SRM(BaseModality):
     Args:
         clip (float): Hard-tanh bound; residuals are clipped to ``[-clip, clip]``.
         pixel_divisor (float): See :class:`BaseModality`; MMFusion feeds ``/256``.
+        frozen (bool): SRM has no parameters either way; ``False`` only lets
+            gradients flow through it (to its input).
     """
 
     out_channels = 3
 
     def __init__(self, clip: float = 2.0, pixel_divisor: float = 256.0,
                  frozen: bool = True, init_cfg=None) -> None:
-        super().__init__(frozen=True, pixel_divisor=pixel_divisor, init_cfg=init_cfg)
+        super().__init__(frozen=frozen, pixel_divisor=pixel_divisor, init_cfg=init_cfg)
         self.register_buffer('filters', srm_kernels().unsqueeze(1).repeat(1, 3, 1, 1))
         self.clip = nn.Hardtanh(-clip, clip)
         self._apply_frozen()

@@ -1,1 +1,9 @@
-"""pretrain package of dp_plugin."""
+"""Contrastive pretraining of DiffusionPrint: patch pairs, model, dataset, hooks."""
+from . import atomic_local_backend  # noqa: F401  (registers the 'atomic_local' backend)
+from .diffusion_print_pretrainer import DiffusionPrintPretrainer, EmbeddingNet
+from .feature_queue import FeatureQueue
+from .patch_pair_dataset import PatchPairDataset
+from .rng_state_hook import RNGStateHook
+
+__all__ = ['DiffusionPrintPretrainer', 'EmbeddingNet', 'FeatureQueue', 'PatchPairDataset',
+           'RNGStateHook']

@@ -1,7 +1,9 @@
 """``dp-simulate`` / ``tools/simulate.py``: write the simulated pretraining and localization sets."""
 import argparse
+import json
 import os
 import os.path as osp
+import shutil
 import time
 
 from .generators import GENERATORS, HELDOUT_GENERATORS, TRAIN_GENERATORS
@@ -26,30 +28,50 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--n-val', type=int, default=16, help='localization source images, validation split')
     p.add_argument('--n-test', type=int, default=32, help='localization source images, testing split')
     p.add_argument('--variations', type=int, default=1, help='regenerations per image, mask and generator')
+    p.add_argument('--jobs', type=int, default=2, choices=(1, 2),
+                   help='2: build the two sets in parallel processes (one core each)')
     p.add_argument('--no-progress', action='store_true')
-    p.add_argument('--overwrite', action='store_true', help='allow writing into an existing dataset folder')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace an existing simulated dataset in --out (its folder is deleted first)')
     return p.parse_args(argv)
 
 
-def main(argv=None) -> dict:
+def run(argv=None) -> dict:
+    """Parse ``argv``, write the datasets, print a summary and return it."""
     args = parse_args(argv)
     from .writers import build_localization_set, build_pretrain_set
     parts = [args.only] if args.only else ['pretrain', 'localization']
     for part in parts:
-        if osp.exists(osp.join(args.out, part, 'meta.json')) and not args.overwrite:
-            raise SystemExit(f'{osp.join(args.out, part)} already holds a dataset; pass --overwrite '
-                             f'or choose another --out')
+        folder = osp.join(args.out, part)
+        if not osp.exists(osp.join(folder, 'meta.json')):
+            continue
+        if not args.overwrite:
+            raise SystemExit(f'{folder} already holds a dataset; pass --overwrite or choose another --out')
+        with open(osp.join(folder, 'meta.json')) as f:
+            if not json.load(f).get('simulated'):
+                raise SystemExit(f'{folder} holds a dataset not written by the simulator; not overwriting it')
+        shutil.rmtree(folder)  # a smaller rebuild must not leave stale files behind
     t0 = time.time()
-    summary = {}
+    parallel = args.jobs > 1 and len(parts) > 1
+    jobs = {}
     if 'pretrain' in parts:
-        summary['pretrain'] = build_pretrain_set(
-            osp.join(args.out, 'pretrain'), n_real=args.n_real, n_generated=args.n_generated,
-            generators=args.generators, size=args.size, seed=args.seed, progress=not args.no_progress)
+        jobs['pretrain'] = (build_pretrain_set, dict(
+            out=osp.join(args.out, 'pretrain'), n_real=args.n_real, n_generated=args.n_generated,
+            generators=args.generators, size=args.size, seed=args.seed))
     if 'localization' in parts:
-        summary['localization'] = build_localization_set(
-            osp.join(args.out, 'localization'), n_train=args.n_train, n_val=args.n_val, n_test=args.n_test,
-            generators=args.loc_generators, variations=args.variations, size=args.size, seed=args.seed,
-            progress=not args.no_progress)
+        jobs['localization'] = (build_localization_set, dict(
+            out=osp.join(args.out, 'localization'), n_train=args.n_train, n_val=args.n_val, n_test=args.n_test,
+            generators=args.loc_generators, variations=args.variations, size=args.size, seed=args.seed))
+    summary = {}
+    if parallel:  # every item is seeded on its own: the files do not depend on the schedule
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(len(jobs), mp_context=mp.get_context('fork')) as pool:
+            futs = {k: pool.submit(fn, progress=False if args.no_progress else i, **kw)
+                    for i, (k, (fn, kw)) in enumerate(jobs.items())}
+            summary = {k: f.result() for k, f in futs.items()}
+    else:
+        summary = {k: fn(progress=not args.no_progress, **kw) for k, (fn, kw) in jobs.items()}
     summary['seconds'] = round(time.time() - t0, 1)
     nfiles = sum(len(f) for _, _, f in os.walk(args.out))
     print(f'SIMULATED data (no SD/FLUX weights) written to {args.out} in {summary["seconds"]} s, {nfiles} files')
@@ -63,3 +85,8 @@ def main(argv=None) -> dict:
         print(f'  localization/: {s["sources"]} source images, {s["fr_images"]} fully regenerated images '
               f'({", ".join(s["generators"])}); lists in {osp.join(args.out, "localization", "lists")}')
     return summary
+
+
+def main(argv=None) -> None:
+    """Console entry point ``dp-simulate`` (exit status 0 on success)."""
+    run(argv)

@@ -14,7 +14,6 @@ from typing import Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import sparse
 from scipy.sparse.linalg import spsolve
 

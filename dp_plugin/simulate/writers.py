@@ -76,9 +76,12 @@ def single_thread():
         torch.set_num_threads(n)
 
 
-def _progress(total: int, desc: str, enabled: bool):
+def _progress(total: int, desc: str, enabled):
+    """``enabled``: bool, or an int = the bar's line (several builders in parallel)."""
     from tqdm import tqdm
-    return tqdm(total=total, desc=desc, unit='img', disable=not enabled, dynamic_ncols=True)
+    pos = enabled if type(enabled) is int else None
+    return tqdm(total=total, desc=desc, unit='img', disable=not enabled and pos is None, position=pos,
+                dynamic_ncols=True)
 
 
 def _check_size(size: int) -> None:

@@ -5,7 +5,7 @@
 dataset_type = 'TGIFDataset'
 data_root = 'data/sim/localization'
 crop_size = (512, 512)
-train_generators = None  # None = every {gen}-fr folder of the split
+train_generators = ['simnn', 'simbl', 'simtc']  # simps is held out; None = every {gen}-fr folder
 meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape',
              'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label',
              'generator', 'mask_type', 'label')

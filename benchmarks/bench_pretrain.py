@@ -1,0 +1,127 @@
+"""Throughput of one full DiffusionPrint pretraining step, with a per-phase breakdown.
+
+    python benchmarks/bench_pretrain.py                       # tiny CPU config
+    python benchmarks/bench_pretrain.py --preset paper --device cuda
+
+Phases (each synchronised): EMA update of the momentum encoder, online forward,
+momentum forward (positives + pool patches), hard-negative mining + InfoNCE (+ head),
+backward, optimizer step, enqueue. The full step (``model.train_step``, the code the
+Runner calls) is timed separately and gives patches/s (anchors per second; every
+anchor also costs one positive and one pool patch through the momentum encoder).
+"""
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+
+from dp_plugin.pretrain.diffusion_print_pretrainer import DiffusionPrintPretrainer
+from dp_plugin.pretrain.losses import hard_negative_info_nce
+
+PRESETS = {
+    'tiny': dict(backbone=dict(depth=6, width=16, out_channels=16), patch_size=32,
+                 batch=64, queue_size=2048, topk=64),
+    'paper': dict(backbone=dict(depth=17, width=64, out_channels=64), patch_size=64,
+                  batch=512, queue_size=65536, topk=512),
+}
+
+
+def make_batch(b: int, p: int, device: str) -> dict:
+    return dict(views=torch.randint(0, 256, (b, 4, 3, p, p), dtype=torch.uint8, device=device),
+                num_pos=torch.full((b, ), 3, device=device),
+                category=torch.randint(0, 2, (b, ), device=device),
+                gen_label=torch.randint(0, 4, (b, ), device=device),
+                neg=torch.randint(0, 256, (b, 3, p, p), dtype=torch.uint8, device=device),
+                neg_category=torch.ones(b, dtype=torch.long, device=device),
+                neg_gen_label=torch.randint(1, 4, (b, ), device=device),
+                neg_valid=torch.ones(b, dtype=torch.long, device=device))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--preset', choices=sorted(PRESETS), default='tiny')
+    parser.add_argument('--batch', type=int, help='override the preset batch size')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--steps', type=int, default=5)
+    parser.add_argument('--warmup', type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = dict(PRESETS[args.preset])
+    b = args.batch or cfg.pop('batch')
+    cfg.pop('batch', None)
+    dev = args.device
+    model = DiffusionPrintPretrainer(num_classes=4, cls_weight=1.0, **cfg).to(dev).train()
+    optim = torch.optim.Adam(model.parameters(), lr=1e-3)
+    from mmengine.optim import OptimWrapper
+    wrapper = OptimWrapper(optim)
+    sync = torch.cuda.synchronize if dev.startswith('cuda') else (lambda: None)
+    data = make_batch(b, cfg['patch_size'], dev)
+    # fill the queue so mining works on a full bank
+    with torch.no_grad():
+        n = model.queue.size
+        model.queue.enqueue(F.normalize(torch.randn(n, 128, device=dev), dim=1),
+                            torch.randint(0, 2, (n, ), device=dev), torch.zeros(n, device=dev))
+
+    def timed(fn):
+        sync()
+        t = time.perf_counter()
+        out = fn()
+        sync()
+        return out, time.perf_counter() - t
+
+    full = []
+    for i in range(args.warmup + args.steps):
+        _, dt = timed(lambda: model.train_step(data, wrapper))
+        if i >= args.warmup:
+            full.append(dt)
+    phases = {k: 0.0 for k in ('ema', 'online_fwd', 'momentum_fwd', 'mining_loss', 'backward',
+                               'optim_step', 'enqueue')}
+    for _ in range(args.steps):
+        _, dt = timed(lambda: model.momentum_encoder.update_parameters(model.online))
+        phases['ema'] += dt
+        anchor, positive, has_pos = model._views(data['views'], data['num_pos'])
+        proj, dt = timed(lambda: model.online(anchor))
+        phases['online_fwd'] += dt
+
+        def momentum():
+            with torch.no_grad():
+                k = F.normalize(model.momentum_encoder.module(positive), dim=1)
+                kn = F.normalize(model.momentum_encoder.module(model.prepare(data['neg'])), dim=1)
+            return k, kn
+        (k, kn), dt = timed(momentum)
+        phases['momentum_fwd'] += dt
+
+        def mining():
+            q = F.normalize(proj, dim=1)
+            loss, _ = hard_negative_info_nce(q, k, model.queue.feats.clone(),
+                                             model.queue.category.clone(), data['category'],
+                                             model.topk, model.temperature)
+            return loss.mean() + F.cross_entropy(model.cls_head(proj), data['gen_label'])
+        loss, dt = timed(mining)
+        phases['mining_loss'] += dt
+        _, dt = timed(loss.backward)
+        phases['backward'] += dt
+        _, dt = timed(lambda: (optim.step(), optim.zero_grad()))
+        phases['optim_step'] += dt
+        _, dt = timed(lambda: (model.queue.enqueue(k, data['category'], data['gen_label']),
+                               model.queue.enqueue(kn, data['neg_category'],
+                                                   data['neg_gen_label'])))
+        phases['enqueue'] += dt
+    step = sorted(full)[len(full) // 2]
+    total = sum(phases.values()) / args.steps
+    print(f'preset {args.preset}: DnCNN depth {cfg["backbone"]["depth"]} width '
+          f'{cfg["backbone"]["width"]} C {cfg["backbone"]["out_channels"]}, patch '
+          f'{cfg["patch_size"]}, batch {b}, queue {cfg["queue_size"]}, top-k {cfg["topk"]}, '
+          f'generator head, device {dev}, threads {args.threads}')
+    print(f'full train_step: {step * 1e3:.1f} ms median of {args.steps} -> '
+          f'{b / step:.1f} anchor patches/s ({3 * b / step:.1f} patches/s through encoders)')
+    print(f'{"phase":<14}{"ms":>10}{"share":>8}')
+    for name, t in phases.items():
+        t /= args.steps
+        print(f'{name:<14}{t * 1e3:>10.1f}{100 * t / total:>7.1f}%')
+    print(f'{"sum":<14}{total * 1e3:>10.1f}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,2 @@
+# Table 1, Cls head "Generator" (C_cls = 4): the final configuration.
+_base_ = '../diffusionprint_dncnn17_c64_bs512_q65536_k512_gen4.py'

@@ -1,0 +1,3 @@
+# Table 1, Top-k 64.
+_base_ = '../diffusionprint_dncnn17_c64_bs512_q65536_k512_base.py'
+model = dict(topk=64)

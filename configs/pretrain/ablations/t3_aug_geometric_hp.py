@@ -1,0 +1,3 @@
+# Table 3, "Geometric + HP Filter": FFT high-pass blocking f_norm <= 0.1.
+_base_ = '../diffusionprint_dncnn17_c64_bs512_q65536_k512_base.py'
+model = dict(input_highpass=0.1)

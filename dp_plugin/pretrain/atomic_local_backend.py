@@ -1,0 +1,35 @@
+"""A local file backend whose writes are atomic (temp file + ``os.replace``).
+
+mmengine's ``LocalBackend.put`` opens the checkpoint with ``'wb'`` and writes into it,
+so a run killed mid-save leaves a truncated ``epoch_N.pth``. Set
+``default_hooks.checkpoint.backend_args=dict(backend='atomic_local')`` to use this one.
+"""
+import os
+import tempfile
+from pathlib import Path
+from typing import Union
+
+from mmengine.fileio import LocalBackend, register_backend
+
+
+@register_backend('atomic_local')
+class AtomicLocalBackend(LocalBackend):
+    """``LocalBackend`` with ``put``/``put_text`` that never leave a partial file."""
+
+    def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
+        folder = os.path.dirname(os.path.abspath(filepath))
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-')
+        try:
+            with os.fdopen(fd, 'wb') as f:
+                f.write(obj)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, filepath)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    def put_text(self, obj: str, filepath: Union[str, Path],
+                 encoding: str = 'utf-8') -> None:
+        self.put(obj.encode(encoding), filepath)

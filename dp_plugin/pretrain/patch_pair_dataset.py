@@ -1,0 +1,100 @@
+"""Dataset of anchor patches with their positives and a hard-negative pool patch."""
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from dp_plugin.registry import DATASETS
+from .patch_index import load_patch_index
+
+
+@DATASETS.register_module()
+class PatchPairDataset(Dataset):
+    """Anchors (``has_positive`` rows) of a CSV + memmap patch set.
+
+    Item ``i`` is a dict of tensors (no randomness here, so the data order is a pure
+    function of the sampler and resuming is exact; the model picks one positive and
+    applies augmentations on tensors):
+
+    * ``views``: ``uint8 (V, 3, P, P)``, the anchor then its positives, zero padded to
+      ``V = 1 + max_positives``; ``num_pos``: how many positives are real;
+    * ``category`` (0 real / 1 generated) and ``gen_label`` (real 0, then the index in
+      ``generators`` + 1, the generator-aware head's classes);
+    * ``neg``: a hard-negative pool patch with ``neg_category``/``neg_gen_label``, and
+      ``neg_valid`` (0 when the pool is empty). Pool patch of anchor ``i`` is
+      ``pool[perm[i % len(pool)]]`` with a fixed seeded permutation: each epoch pairs
+      every pool patch with an anchor when there are more anchors than pool patches.
+
+    Args:
+        data_root (str): Folder of the patch set.
+        ann_file (str): Index CSV. Defaults to ``'patches.csv'``.
+        data_file (str): uint8 memmap. Defaults to ``'patches.dat'``.
+        generators (Sequence[str]): Training generators in class order
+            (``generator_model`` values; real patches use ``'none'``).
+        max_positives (int, optional): Cap on positives per anchor (default: all).
+        patch_size (int, optional): Patch size (default: from ``meta.json``, else 64).
+        seed (int): Seed of the pool permutation. Defaults to 0.
+    """
+
+    def __init__(self, data_root: str, generators: Sequence[str],
+                 ann_file: str = 'patches.csv', data_file: str = 'patches.dat',
+                 max_positives: Optional[int] = None, patch_size: Optional[int] = None,
+                 seed: int = 0) -> None:
+        self.index = load_patch_index(data_root, ann_file, data_file, patch_size)
+        self.generators = tuple(generators)
+        labels = {g: i + 1 for i, g in enumerate(self.generators)}
+        idx = self.index
+        gen_label = np.zeros(len(idx.category), dtype=np.int64)
+        for i, (cat, gen) in enumerate(zip(idx.category, idx.generator)):
+            if cat == 1:
+                if gen not in labels:
+                    raise ValueError(f'{data_root}/{ann_file}: generator {gen!r} is not in '
+                                     f'generators={self.generators}')
+                gen_label[i] = labels[gen]
+        self.gen_label = gen_label
+        self.anchors = np.nonzero(idx.has_positive)[0]
+        if self.anchors.size == 0:
+            raise ValueError(f'{data_root}/{ann_file}: no rows with has_positive=True')
+        self.pool = np.nonzero(~idx.has_positive)[0]
+        self.pool_perm = np.random.default_rng(seed).permutation(self.pool.size)
+        counts = np.diff(idx.pos_ptr)[self.anchors]
+        self.max_positives = int(counts.max() if max_positives is None
+                                 else min(counts.max(), max_positives))
+        self._memmap = None
+        self.metainfo = dict(classes=('real', ) + self.generators,
+                             patch_size=idx.patch_size, anchors=int(self.anchors.size),
+                             pool=int(self.pool.size))
+
+    def __len__(self) -> int:
+        return int(self.anchors.size)
+
+    def _patches(self, rows) -> torch.Tensor:
+        if self._memmap is None:  # opened lazily: one handle per worker process
+            self._memmap = self.index.open_memmap()
+        arr = np.asarray(self._memmap[np.asarray(rows, dtype=np.int64)])
+        return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+
+    def __getitem__(self, i: int) -> Dict[str, torch.Tensor]:
+        idx = self.index
+        row = int(self.anchors[i])
+        pos = idx.pos_rows[idx.pos_ptr[row]:idx.pos_ptr[row + 1]][:self.max_positives]
+        views = self._patches([idx.master_index[row], *pos])
+        P = idx.patch_size
+        if views.shape[0] < 1 + self.max_positives:
+            pad = views.new_zeros(1 + self.max_positives - views.shape[0], 3, P, P)
+            views = torch.cat([views, pad])
+        out = dict(views=views, num_pos=torch.tensor(len(pos)),
+                   category=torch.tensor(int(idx.category[row])),
+                   gen_label=torch.tensor(int(self.gen_label[row])))
+        if self.pool.size:
+            prow = int(self.pool[self.pool_perm[i % self.pool.size]])
+            out.update(neg=self._patches([idx.master_index[prow]])[0],
+                       neg_category=torch.tensor(int(idx.category[prow])),
+                       neg_gen_label=torch.tensor(int(self.gen_label[prow])),
+                       neg_valid=torch.tensor(1))
+        else:
+            out.update(neg=torch.zeros(3, P, P, dtype=torch.uint8),
+                       neg_category=torch.tensor(-1), neg_gen_label=torch.tensor(-1),
+                       neg_valid=torch.tensor(0))
+        return out
