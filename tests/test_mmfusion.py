@@ -87,7 +87,7 @@ def test_64_and_1_channel_modalities_side_by_side_train_their_own_blocks():
     blocks = model.backbone.modal_mix.blocks
     assert [b.convs[0][0].weight.shape[1] for b in blocks] == [64, 1, 3]
     assert model.modal_extractor.noiseprint is model.modalities[1]
-    inputs, samples = batch()
+    inputs, samples = batch(1)
     losses = model.loss(inputs, samples)
     sum(v for k, v in losses.items() if k.startswith('decode.loss')).backward()
     for block in blocks:
@@ -168,7 +168,7 @@ def test_frozen_parts_stay_frozen_through_a_training_step(phase):
     bayar = model.modal_extractor.bayar.kernel.detach().clone()
     heads = _snapshot(model.conf_head)
     model.train()
-    inputs, samples = batch()
+    inputs, samples = batch(1)
     losses = model.loss(inputs, samples)
     wrapper.update_params(sum(v for k, v in losses.items() if 'loss' in k))
     for name in frozen:
@@ -360,7 +360,7 @@ def test_upstream_patch_on_the_native_model_keeps_slot_names_and_trains():
     assert model.modal_extractor.slots == ['srm', 'noiseprint', 'bayar']
     assert model.modal_extractor.noiseprint is patch.diffusionprint
     assert model.backbone.modal_mix.blocks[1].in_channels == 64
-    inputs, samples = batch()
+    inputs, samples = batch(1)
     losses = model.loss(inputs, samples)
     sum(v for k, v in losses.items() if 'loss' in k).backward()
     assert all(p.grad is not None for p in patch.trainable.values())

@@ -1,5 +1,5 @@
 # Tiny CPU twin of the early-fusion configs (same classes and code path): MiT-B0-sized
-# streams, 64 px crops, 60 iterations, then test on the simulator's testing split.
+# streams, 64 px crops, 200 iterations, then test on the simulator's testing split.
 # DiffusionPrint here is a randomly initialised small DnCNN with a 64-channel output
 # (depth 6, width 16); point checkpoint= at an export (and match depth/width/out_channels)
 # to use a pretrained one. Noiseprint++ uses the real weights (path from the repo root).
