@@ -297,6 +297,50 @@ def test_converter_maps_an_upstream_checkpoint_onto_the_native_model(tmp_path):
         torch.testing.assert_close(out_a[key], out_b[key], rtol=1e-4, atol=1e-4)
 
 
+def test_converter_maps_late_fusion_streams_and_reorders_them(tmp_path):
+    from dp_plugin.models.utils.mmfusion_checkpoint import upstream_to_native
+    torch.manual_seed(0)
+    ref = make([small_npp(), dict(type='SRM')], backbone='LateFusionMultiMiT')
+    sd = {k: (torch.rand_like(v) + 0.5 if k.endswith('running_var') else
+              0.2 * torch.randn_like(v)) if v.is_floating_point() else v
+          for k, v in ref.state_dict().items() if not k.endswith('fusion_conv.conv.bias')}
+    up = {'backbone.' + k: v for k, v in mmseg_to_segformer(
+        {k[13:]: v for k, v in sd.items() if k.startswith('backbone.rgb.')}).items()}
+    for m in range(2):
+        stream = {k[len(f'backbone.extra.{m}.'):]: v for k, v in sd.items()
+                  if k.startswith(f'backbone.extra.{m}.')}
+        up.update({'backbone.' + k: v
+                   for k, v in mmseg_to_segformer(stream, f'extra.{m}.').items()})
+        for kind in ('FRMs', 'FFMs'):
+            prefix = f'backbone.{kind}.{m}.'
+            up.update({f'backbone.extra.{m}.{kind}.' + k[len(prefix):]: v
+                       for k, v in sd.items() if k.startswith(prefix)})
+    for head in ('decode_head', 'conf_head'):
+        part = {k[len(head) + 1:]: v for k, v in sd.items() if k.startswith(head + '.')}
+        up.update({f'{head}.{k}': v for k, v in _head_to_upstream(part).items()})
+    up.update({'detection.' + k[len('detection.mlp.'):]: v for k, v in sd.items()
+               if k.startswith('detection.mlp.')})
+    ext = {'noiseprint.' + k[len('modal_extractor.noiseprint.dncnn.'):]: v
+           for k, v in sd.items() if k.startswith('modal_extractor.noiseprint.dncnn.')}
+    ext['srm.filters'] = sd['modal_extractor.srm.filters']
+    assert 'backbone.extra.1.FFMs.0.cross.channel_proj1.weight' in up  # upstream's key form
+    model_a = make([small_npp(), dict(type='SRM')], backbone='LateFusionMultiMiT').eval()
+    model_a.load_state_dict(upstream_to_native(up, ext), strict=True)
+    model_b = make([dict(type='SRM'), small_npp()], backbone='LateFusionMultiMiT').eval()
+    model_b.load_state_dict(upstream_to_native(up, ext, order=['srm', 'noiseprint']),
+                            strict=True)
+    torch.testing.assert_close(model_b.backbone.extra[1].layers[0][0].projection.weight,
+                               up['backbone.extra.0.patch_embed1.proj.weight'])
+    # the concatenation order changes, so compare each stream's fused maps
+    inputs = batch(1)[0]
+    rgb = model_a.normalize_rgb(inputs)
+    maps = model_a.extract_modalities(inputs)
+    out_a = model_a.backbone(rgb, maps)
+    out_b = model_b.backbone(rgb, maps[::-1])
+    for fa, fb, w in zip(out_a, out_b, WIDTHS):
+        torch.testing.assert_close(fa[:, :w], fb[:, w:], rtol=1e-4, atol=1e-4)
+
+
 def test_converter_rejects_what_it_cannot_map(tmp_path):
     from tools.convert.mmfusion_to_dp import main
     ref = make([f() for f in UPSTREAM_SET])
