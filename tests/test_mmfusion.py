@@ -1,6 +1,5 @@
 """MMFusion: any modality list, 64/1-channel side by side, optimizer coverage, phases,
 upstream checkpoint conversion and the upstream patch (adapters.mmfusion)."""
-import copy
 
 import pytest
 import torch
