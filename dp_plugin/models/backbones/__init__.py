@@ -1,4 +1,6 @@
 """Backbones of dp_plugin."""
 from .dual_mit import DualMixVisionTransformer
+from .early_fusion_dual_mit import EarlyFusionDualMiT
+from .late_fusion_multi_mit import LateFusionMultiMiT
 
-__all__ = ['DualMixVisionTransformer']
+__all__ = ['DualMixVisionTransformer', 'EarlyFusionDualMiT', 'LateFusionMultiMiT']
