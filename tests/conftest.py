@@ -31,3 +31,14 @@ def noiseprint_weights():
         pytest.skip(f'real Noiseprint++ weights not found ({NOISEPRINT_WEIGHTS}); '
                     'set DP_NOISEPRINT_WEIGHTS')
     return NOISEPRINT_WEIGHTS
+
+
+@pytest.fixture(autouse=True)
+def _dp_plugin_default_scope():
+    """Every test starts in dp_plugin's scope, as a fresh process building our configs would.
+
+    Runner-based tests leave mmengine's current DefaultScope behind (e.g. 'mmengine'),
+    which would otherwise make later registry look-ups depend on test order.
+    """
+    from mmengine.registry import init_default_scope
+    init_default_scope('dp_plugin')
