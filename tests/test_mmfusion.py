@@ -41,7 +41,7 @@ def make(modalities, backbone='EarlyFusionDualMiT', phase='localization', **bb):
         backbone=dict(type=backbone, embed_dims=32, num_layers=[1, 1, 1, 1],
                       drop_path_rate=0.0, **bb),
         decode_head=dict(type='AllMLPHead', num_classes=2,
-                         loss_decode=dict(type='DiceEntropyLoss', exponent=1), **head),
+                         loss_decode=dict(type='ForgeryDiceLoss'), **head),
         conf_head=dict(type='ConfidenceHead', **head),
         detection_head=dict(type='ConfPoolDetectionHead'))
     return MODELS.build(cfg)

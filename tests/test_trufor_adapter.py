@@ -26,7 +26,7 @@ def build(modality=None, adapter=None, phase='localization', heads=True):
                backbone=dict(type='DualMixVisionTransformer', embed_dims=8,
                              num_layers=[1, 1, 1, 1], num_heads=[1, 2, 5, 8]),
                decode_head=dict(type='AllMLPHead', num_classes=2,
-                                loss_decode=dict(type='DiceEntropyLoss'), **head),
+                                loss_decode=dict(type='ForgeryDiceLoss'), **head),
                modality=modality or dict(type='NoisePrintPP', tile_to_3=True),
                adapter=adapter, phase=phase)
     if heads:
@@ -69,7 +69,7 @@ def test_native_variants_forward_shapes_and_frozen_extractor(modality, adapter, 
     x, samples = batch()
     before = {k: v.clone() for k, v in model.modality.state_dict().items()}
     losses = model.loss(x, samples)
-    losses['decode.loss_dice_ce'].backward()
+    losses['decode.loss_dice'].backward()
     for k, v in model.modality.state_dict().items():   # BN statistics untouched
         torch.testing.assert_close(v, before[k])
     assert all(g is None for g in _grads(model.modality))
@@ -140,7 +140,7 @@ def test_upstream_patch_on_a_model_with_upstream_names(adapter):
     model.dncnn.eval()                                   # upstream FIX_MODULES call
     x, samples = batch()
     losses = model.loss(x, samples)
-    losses['decode.loss_dice_ce'].backward()
+    losses['decode.loss_dice'].backward()
     assert all(p.grad is not None for p in params)
     assert not model.dncnn.training and all(g is None for g in _grads(dp))
     keys = set(model.state_dict())

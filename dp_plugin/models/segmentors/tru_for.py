@@ -30,7 +30,7 @@ class TruFor(ForensicEncoderDecoder):
     Training phases (TruFor's recipe):
 
     - ``'localization'`` (phase 2): the loss of ``decode_head`` (its ``loss_decode``,
-      :class:`DiceEntropyLoss` in the configs); the modality is frozen.
+      CE + Dice in the configs); the modality is frozen.
     - ``'confidence'`` (phase 3): ``loss_conf`` + ``loss_det``; the modality, adapter,
       backbone and ``decode_head`` are frozen (no gradients, eval mode).
 
