@@ -9,8 +9,7 @@ from dp_plugin.models.fusion import FeatureFusionModule, FeatureRectifyModule
 from dp_plugin.models.heads import (AllMLPHead, ConfidenceHead, ConfPoolDetectionHead,
                                     weighted_statistics_pooling)
 from dp_plugin.models.losses import (ConfidenceMSELoss, DetectionBCELoss, ForgeryCrossEntropyLoss,
-                                     ForgeryDiceLoss,
-                                     boundary_band_targets)
+                                     ForgeryDiceLoss, boundary_band_targets)
 from dp_plugin.registry import MODELS
 
 TINY = dict(embed_dims=8, num_layers=[1, 1, 1, 1], num_heads=[1, 2, 5, 8])
