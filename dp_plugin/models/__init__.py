@@ -11,4 +11,5 @@ from .rgb_weights import load_rgb_pretrained
 from .segmentors import *  # noqa: F401,F403
 from .utils import *  # noqa: F401,F403
 
-__all__ = ['ForensicEncoderDecoder', 'LiteBaseline', 'ResidualForensicEncoder', 'IMAGENET_MEAN', 'IMAGENET_STD', 'load_rgb_pretrained']
+__all__ = ['ForensicEncoderDecoder', 'LiteBaseline', 'ResidualForensicEncoder', 'IMAGENET_MEAN',
+           'IMAGENET_STD', 'load_rgb_pretrained']
