@@ -131,6 +131,10 @@ def test_rgb_pretrained_loads_official_segformer_keys(tmp_path):
     load_rgb_pretrained(model.backbone, str(path))
     assert torch.equal(model.backbone.layers[0][0].projection.weight, w)
     torch.save({'unrelated': torch.zeros(3)}, path)
+    with pytest.raises(ValueError, match='not a MiT checkpoint'):
+        load_rgb_pretrained(model.backbone, str(path))
+    # a wider MiT (64 channels): same keys, no tensor fits
+    torch.save({'patch_embed1.proj.weight': torch.randn(64, 3, 7, 7)}, path)
     with pytest.raises(ValueError, match='no tensor matches'):
         load_rgb_pretrained(model.backbone, str(path))
 

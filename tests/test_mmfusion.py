@@ -1,6 +1,8 @@
 """MMFusion: any modality list, 64/1-channel side by side, optimizer coverage, phases,
 upstream checkpoint conversion and the upstream patch (adapters.mmfusion)."""
 
+import glob
+
 import pytest
 import torch
 import torch.nn as nn
@@ -41,7 +43,7 @@ def make(modalities, backbone='EarlyFusionDualMiT', phase='localization', **bb):
         backbone=dict(type=backbone, embed_dims=32, num_layers=[1, 1, 1, 1],
                       drop_path_rate=0.0, **bb),
         decode_head=dict(type='AllMLPHead', num_classes=2,
-                         loss_decode=dict(type='DiceEntropyLoss', exponent=1), **head),
+                         loss_decode=dict(type='ForgeryDiceLoss'), **head),
         conf_head=dict(type='ConfidenceHead', **head),
         detection_head=dict(type='ConfPoolDetectionHead'))
     return MODELS.build(cfg)
@@ -418,3 +420,13 @@ def test_upstream_patch_refuses_models_without_the_early_mixer():
     model = make([dict(type='SRM')])
     with pytest.raises(AttributeError, match='noiseprint'):
         swap_noiseprint_for_diffusionprint(model.modal_extractor, model, small_dp())
+
+
+@pytest.mark.parametrize('path', sorted(glob.glob('configs/mmfusion/*.py')))
+def test_configs_carry_the_mmfusion_losses(path):
+    model = Config.fromfile(path).model
+    ce, dice = model.decode_head.loss_decode   # 0.3 wCE + 0.7 Dice with exponent 1
+    assert (ce.type, ce.loss_weight, list(ce.class_weight)) == (
+        'ForgeryCrossEntropyLoss', 0.3, [0.5, 2.5])
+    assert (dice.type, dice.loss_weight, dice.exponent) == ('ForgeryDiceLoss', 0.7, 1)
+    assert (model.loss_conf.erode, model.loss_conf.dilate) == (1, 1)   # TCP without a band

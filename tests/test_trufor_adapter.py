@@ -7,6 +7,8 @@ stands in for the upstream model here.
 import pytest
 import torch
 import torch.nn as nn
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
@@ -26,7 +28,7 @@ def build(modality=None, adapter=None, phase='localization', heads=True):
                backbone=dict(type='DualMixVisionTransformer', embed_dims=8,
                              num_layers=[1, 1, 1, 1], num_heads=[1, 2, 5, 8]),
                decode_head=dict(type='AllMLPHead', num_classes=2,
-                                loss_decode=dict(type='DiceEntropyLoss'), **head),
+                                loss_decode=dict(type='ForgeryDiceLoss'), **head),
                modality=modality or dict(type='NoisePrintPP', tile_to_3=True),
                adapter=adapter, phase=phase)
     if heads:
@@ -69,7 +71,7 @@ def test_native_variants_forward_shapes_and_frozen_extractor(modality, adapter, 
     x, samples = batch()
     before = {k: v.clone() for k, v in model.modality.state_dict().items()}
     losses = model.loss(x, samples)
-    losses['decode.loss_dice_ce'].backward()
+    losses['decode.loss_dice'].backward()
     for k, v in model.modality.state_dict().items():   # BN statistics untouched
         torch.testing.assert_close(v, before[k])
     assert all(g is None for g in _grads(model.modality))
@@ -140,7 +142,7 @@ def test_upstream_patch_on_a_model_with_upstream_names(adapter):
     model.dncnn.eval()                                   # upstream FIX_MODULES call
     x, samples = batch()
     losses = model.loss(x, samples)
-    losses['decode.loss_dice_ce'].backward()
+    losses['decode.loss_dice'].backward()
     assert all(p.grad is not None for p in params)
     assert not model.dncnn.training and all(g is None for g in _grads(dp))
     keys = set(model.state_dict())
@@ -172,3 +174,23 @@ def test_patch_rescales_upstream_input_and_reads_yacs_keys(tmp_path):
     torch.testing.assert_close(model.dncnn.modality.dncnn[47].weight, dp.dncnn[47].weight)
     with pytest.raises(TypeError, match='TruFor'):
         patch_trufor(nn.Linear(2, 2), modality=DiffusionPrint(depth=4, width=16))
+
+
+@pytest.mark.parametrize('phase', ['localization', 'confidence'])
+def test_optimizer_from_the_config_covers_the_trainable_set(phase):
+    model = build(DP, 'deep', phase=phase)
+    cfg = Config.fromfile('configs/_base_/schedules/trufor_sgd.py')
+    groups = build_optim_wrapper(model, cfg.optim_wrapper).optimizer.param_groups
+    decay = {id(p): g['weight_decay'] for g in groups for p in g['params']}
+    trainable = {id(p): n for n, p in model.named_parameters() if p.requires_grad}
+    assert set(decay) == set(trainable), sorted(set(trainable.values()) - set(
+        n for i, n in trainable.items() if i in decay))
+    if phase == 'localization':   # the adapter's raw parameters train with weight decay
+        adapter = [p for n, p in model.named_parameters() if 'modality_adapter' in n
+                   and n.endswith('weight') and p.dim() == 4]
+        assert adapter and all(decay[id(p)] == pytest.approx(5e-4) for p in adapter)
+    norms = [m.weight for m in model.modules()
+             if isinstance(m, (nn.LayerNorm, nn.BatchNorm2d)) and m.weight.requires_grad]
+    biases = [p for n, p in model.named_parameters() if p.requires_grad and n.endswith('.bias')]
+    assert norms and all(decay[id(w)] == 0.0 for w in norms + biases)
+

@@ -44,4 +44,10 @@ def test_variants_differ_only_in_modality_and_adapter(size, phase):
             assert cfg.train_dataloader.batch_size == 9
             assert cfg.optim_wrapper.accumulative_counts == 2
             assert cfg.optim_wrapper.optimizer.lr == 0.005
+            assert cfg.optim_wrapper.paramwise_cfg == dict(norm_decay_mult=0.0,
+                                                           bias_decay_mult=0.0)
             assert cfg.crop_size == (512, 512)
+        ce, dice = cfg.model.decode_head.loss_decode   # TruFor: 0.3 wCE + 0.7 Dice (exp. 2)
+        assert (ce.type, ce.loss_weight, list(ce.class_weight)) == (
+            'ForgeryCrossEntropyLoss', 0.3, [0.5, 2.5])
+        assert (dice.type, dice.loss_weight, dice.exponent) == ('ForgeryDiceLoss', 0.7, 2)

@@ -8,8 +8,8 @@ from dp_plugin.models.backbones.mit_keys import (inflate_input_channels, mmseg_t
 from dp_plugin.models.fusion import FeatureFusionModule, FeatureRectifyModule
 from dp_plugin.models.heads import (AllMLPHead, ConfidenceHead, ConfPoolDetectionHead,
                                     weighted_statistics_pooling)
-from dp_plugin.models.losses import (ConfidenceMSELoss, DetectionBCELoss, DiceEntropyLoss,
-                                     boundary_band_targets)
+from dp_plugin.models.losses import (ConfidenceMSELoss, DetectionBCELoss, ForgeryCrossEntropyLoss,
+                                     ForgeryDiceLoss, boundary_band_targets)
 from dp_plugin.registry import MODELS
 
 TINY = dict(embed_dims=8, num_layers=[1, 1, 1, 1], num_heads=[1, 2, 5, 8])
@@ -154,25 +154,33 @@ def test_conf_pool_detection_head():
         head(torch.randn(2, 3, 8, 8), conf)
 
 
-def test_dice_entropy_loss_by_hand():
+def test_forgery_ce_and_dice_by_hand():
     label = torch.zeros(1, 8, 8, dtype=torch.long)
     label[:, 2:6, 2:6] = 1
     good = torch.stack([(1 - label) * 20.0 - 10, label * 20.0 - 10], 1).float()
-    loss = DiceEntropyLoss()
-    assert loss(good, label) < 1e-3
+    ce = ForgeryCrossEntropyLoss(class_weight=[0.5, 2.5], loss_weight=0.3)
+    dice = ForgeryDiceLoss(loss_weight=0.7, exponent=2)
+    assert ce(good, label) + dice(good, label) < 1e-3
     bad = -good
-    # CE part: every pixel wrong by a margin of 20 -> mean weighted CE ~ 20
-    assert loss(bad, label).item() == pytest.approx(0.3 * 20 + 0.7 * 1, rel=1e-3)
-    # ignored pixels do not count
+    # every pixel wrong by a logit margin of 20: weighted CE ~ 20, Dice overlap 0
+    assert ce(bad, label).item() == pytest.approx(0.3 * 20, rel=1e-3)
+    assert dice(bad, label).item() == pytest.approx(0.7, rel=1e-3)
+    # ignored pixels count in neither term
     label2 = label.clone()
     label2[:, :, :4] = 255
     bad2 = bad.clone()
     bad2[:, :, :, 4:] = good[:, :, :, 4:]
-    assert loss(bad2, label2) < 1e-3
-    plain = DiceEntropyLoss(ce_weight=1.0, dice_weight=0.0, class_weight=None)
+    assert ce(bad2, label2) + dice(bad2, label2) < 1e-3
+    # a half-confident prediction separates the exponents: 2pt / (p^e + t^e)
+    half = torch.zeros(1, 2, 8, 8)
+    p = 0.5
+    for e, expected in ((1, 2 * p * 16 / (p * 64 + 16)), (2, 2 * p * 16 / (p * p * 64 + 16))):
+        got = 1 - ForgeryDiceLoss(exponent=e)(half, label).item()
+        assert got == pytest.approx(expected, rel=1e-4)
     logits = torch.randn(2, 2, 6, 6)
     lab = torch.randint(0, 2, (2, 6, 6))
-    torch.testing.assert_close(plain(logits, lab), torch.nn.functional.cross_entropy(logits, lab))
+    torch.testing.assert_close(ForgeryCrossEntropyLoss()(logits, lab),
+                               torch.nn.functional.cross_entropy(logits, lab))
 
 
 def test_confidence_band_and_tcp():

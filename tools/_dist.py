@@ -1,9 +1,39 @@
-"""CPU-aware distributed setup shared by tools/train.py and tools/test.py."""
+"""Launcher code shared by tools/train.py and tools/test.py: common arguments, config
+loading and a CPU-aware distributed setup."""
+import argparse
 import os
+import os.path as osp
 
 import torch
 import torch.distributed as dist
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Add ``--work-dir``, ``--cfg-options``, ``--launcher`` and ``--local-rank``."""
+    parser.add_argument('--work-dir', help='folder for logs, checkpoints and outputs '
+                        '(default work_dirs/CONFIG_NAME)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='config overrides as key=value pairs, e.g. train_cfg.max_iters=10')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='how the processes were started')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Read ``args.config``, apply the overrides, set up the launcher and the work dir."""
+    if not osp.isfile(args.config):
+        raise SystemExit(f'config file not found: {args.config}')
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    setup_launcher(cfg, args.launcher)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    return cfg
 
 
 def setup_launcher(cfg: Config, launcher: str) -> None:

@@ -16,42 +16,21 @@ The output is written atomically (temporary file + rename). Inputs are read with
 import argparse
 import os
 import sys
-import tempfile
 from datetime import datetime, timezone
-
-import torch
 
 _PHASE_FIELDS = {'val_f1_best': 'localization', 'val_f1_fixed': 'localization',
                  'val_auc': 'detection', 'val_baCC': 'detection'}
 
 
 def _load(path: str) -> dict:
-    if not os.path.isfile(path):
-        sys.exit(f'error: {path}: no such file')
-    try:
-        obj = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - report any unpickling refusal clearly
-        sys.exit(f'error: {path}: cannot be read as a weights-only checkpoint ({exc})')
+    from dp_plugin.models.utils.checkpoint_io import load_weights_only
+    obj = load_weights_only(path)
     if not isinstance(obj, dict) or not isinstance(obj.get('state_dict'), dict) or \
             not isinstance(obj.get('extractor_state_dict'), dict):
         found = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
         sys.exit(f'error: {path}: expected an MMFusion checkpoint with "state_dict" and '
                  f'"extractor_state_dict", found {found}')
     return obj
-
-
-def _save_atomic(obj, path: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp_', suffix='.pth')
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def upstream_phase(ckpt: dict) -> str:
@@ -62,6 +41,7 @@ def upstream_phase(ckpt: dict) -> str:
 
 def convert(src: str, dst: str, order=None) -> dict:
     """Convert ``src`` into ``dst``; returns the written ``meta``."""
+    from dp_plugin.models.utils.checkpoint_io import save_checkpoint_atomic
     from dp_plugin.models.utils.mmfusion_checkpoint import upstream_to_native
     ckpt = _load(src)
     try:
@@ -74,7 +54,7 @@ def convert(src: str, dst: str, order=None) -> dict:
             'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
             'upstream_phase': upstream_phase(ckpt), 'upstream_metrics': metrics,
             'num_tensors': len(out)}
-    _save_atomic({'meta': meta, 'state_dict': out}, dst)
+    save_checkpoint_atomic({'meta': meta, 'state_dict': out}, dst)
     return meta
 
 

@@ -15,42 +15,17 @@ The output is written atomically (temporary file + rename). Inputs are read with
 import argparse
 import os
 import sys
-import tempfile
 from datetime import datetime, timezone
-
-import torch
-
-
-def _load(path: str):
-    if not os.path.isfile(path):
-        sys.exit(f'error: {path}: no such file')
-    try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - report any unpickling refusal clearly
-        sys.exit(f'error: {path}: cannot be read as a weights-only checkpoint ({exc}). '
-                 'Re-save it with only "state_dict" (tensors) in it.')
-
-
-def _save_atomic(obj, path: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp_', suffix='.pth')
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def convert(src: str, dst: str, reverse: bool = False) -> int:
     """Convert ``src`` into ``dst``; returns the number of tensors written."""
+    from dp_plugin.models.utils.checkpoint_io import load_weights_only, save_checkpoint_atomic
     from dp_plugin.models.utils.trufor_checkpoint import (native_to_upstream, split_checkpoint,
                                                           upstream_to_native)
     try:
-        state_dict, rest = split_checkpoint(_load(src))
+        state_dict, rest = split_checkpoint(load_weights_only(
+            src, ' Re-save it with only "state_dict" (tensors) in it.'))
         if reverse:
             out = native_to_upstream(state_dict)
             obj = {'epoch': int(rest.get('meta', {}).get('epoch', 0) or 0), 'state_dict': out}
@@ -63,7 +38,7 @@ def convert(src: str, dst: str, reverse: bool = False) -> int:
                    'state_dict': out}
     except (KeyError, ValueError) as exc:
         sys.exit(f'error: {src}: {exc}')
-    _save_atomic(obj, dst)
+    save_checkpoint_atomic(obj, dst)
     return len(out)
 
 

@@ -22,11 +22,11 @@ model = dict(
         type='SegformerHead', in_channels=[64, 128, 320, 512], in_index=[0, 1, 2, 3],
         channels=768, dropout_ratio=0.1, num_classes=2, norm_cfg=norm_cfg,
         align_corners=False,
-        # TruFor's localization loss: 0.3 weighted CE (0.5 / 2.5) + 0.7 Dice.
+        # TruFor's weights: 0.3 weighted CE (0.5 / 2.5) + 0.7 Dice; Dice exponent 1 as MMFusion
+        # (TruFor squares the denominator terms).
         loss_decode=[
-            dict(type='ForgeryCrossEntropyLoss', class_weight=[0.5, 2.5], loss_weight=0.3,
-                 loss_name='loss_ce'),
-            dict(type='ForgeryDiceLoss', loss_weight=0.7, loss_name='loss_dice'),
+            dict(type='ForgeryCrossEntropyLoss', class_weight=[0.5, 2.5], loss_weight=0.3),
+            dict(type='ForgeryDiceLoss', loss_weight=0.7, exponent=1),
         ]),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))

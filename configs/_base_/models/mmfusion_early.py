@@ -20,8 +20,10 @@ model = dict(
         type='AllMLPHead', in_channels=[64, 128, 320, 512], in_index=[0, 1, 2, 3],
         channels=512, dropout_ratio=0.1, num_classes=2, align_corners=False,
         # MMFusion's localization loss: 0.3 CE (weights 0.5 / 2.5) + 0.7 Dice (exponent 1).
-        loss_decode=dict(type='DiceEntropyLoss', ce_weight=0.3, dice_weight=0.7,
-                         class_weight=[0.5, 2.5], exponent=1, loss_name='loss_dice_ce')),
+        loss_decode=[
+            dict(type='ForgeryCrossEntropyLoss', class_weight=[0.5, 2.5], loss_weight=0.3),
+            dict(type='ForgeryDiceLoss', loss_weight=0.7, exponent=1),
+        ]),
     conf_head=dict(
         type='ConfidenceHead', in_channels=[64, 128, 320, 512], in_index=[0, 1, 2, 3],
         channels=512, dropout_ratio=0.1, align_corners=False),

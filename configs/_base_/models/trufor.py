@@ -22,8 +22,10 @@ model = dict(
         channels=512, dropout_ratio=0.1, num_classes=2, align_corners=False,
         fusion_norm_cfg=head_norm_cfg,
         # TruFor phase 2: 0.3 * CE(weights 0.5 / 2.5) + 0.7 * Dice (exponent 2).
-        loss_decode=dict(type='DiceEntropyLoss', ce_weight=0.3, dice_weight=0.7,
-                         class_weight=[0.5, 2.5], exponent=2)),
+        loss_decode=[
+            dict(type='ForgeryCrossEntropyLoss', class_weight=[0.5, 2.5], loss_weight=0.3),
+            dict(type='ForgeryDiceLoss', loss_weight=0.7, exponent=2),
+        ]),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
 # tools/test.py also writes upstream-compatible .npz files (map, conf, score, imgsize and the

@@ -1,6 +1,5 @@
 """Dual-stream Mix Vision Transformer with CMX fusion (the TruFor / CMX encoder)."""
-import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -11,8 +10,7 @@ from mmseg.models.utils import nlc_to_nchw
 
 from dp_plugin.registry import MODELS
 from ..fusion import FeatureFusionModule, FeatureRectifyModule
-from .mit_keys import (inflate_input_channels, is_mmseg_layout, is_segformer_layout,
-                       segformer_to_mmseg)
+from .mit_keys import inflate_input_channels, load_mit_checkpoint
 
 _PARTS = {'patch_embed': 0, 'block': 1, 'norm': 2}
 
@@ -26,35 +24,6 @@ def _alias(name: str) -> Optional[Tuple[str, int, int]]:
         if name.startswith(part) and name[len(part):].isdigit():
             return stream, int(name[len(part):]) - 1, idx
     return None
-
-
-def load_mit_checkpoint(filename: str) -> Dict[str, torch.Tensor]:
-    """Read MiT weights from a local file, in mmseg layout.
-
-    Accepts SegFormer's ImageNet ``mit_b*.pth`` (``patch_embed1.proj.weight``, ...), an
-    mmseg MiT (``layers.0.0.projection.weight``), either one wrapped in ``state_dict`` /
-    ``model`` or under a ``backbone.`` prefix, and ``.safetensors`` files.
-    """
-    if not os.path.isfile(filename):
-        raise FileNotFoundError(f'MiT weights not found: {filename}')
-    if filename.endswith('.safetensors'):
-        from safetensors.torch import load_file
-        state = load_file(filename)
-    else:
-        state = torch.load(filename, map_location='cpu', weights_only=True)
-    for wrapper in ('state_dict', 'model'):
-        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
-            state = state[wrapper]
-    if not isinstance(state, dict):
-        raise ValueError(f'{filename}: expected a state_dict, got {type(state).__name__}')
-    if any(k.startswith('backbone.') for k in state):
-        state = {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
-    if is_segformer_layout(state):
-        return segformer_to_mmseg(state)
-    if is_mmseg_layout(state):
-        return {k: v for k, v in state.items() if k.startswith('layers.')}
-    raise ValueError(f'{filename}: not a MiT checkpoint (expected "patch_embed1.proj.weight" '
-                     'or "layers.0.0.projection.weight")')
 
 
 @MODELS.register_module()

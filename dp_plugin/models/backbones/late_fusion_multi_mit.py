@@ -10,8 +10,7 @@ from mmseg.models.utils import nlc_to_nchw
 
 from dp_plugin.registry import MODELS
 from ..fusion import FeatureFusionModule, FeatureRectifyModule
-from .dual_mit import load_mit_checkpoint
-from .mit_keys import inflate_input_channels
+from .mit_keys import inflate_input_channels, load_mit_checkpoint
 
 
 def _run_stage(stream: MixVisionTransformer, stage: int, x: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,7 @@ from :class:`mmseg.models.backbones.MixVisionTransformer` (``layers.0.0.projecti
 ``layers.0.1.0.attn.attn.in_proj_weight``, ...). These functions translate one layout
 into the other for one stream; ``prefix`` selects the stream (``''`` or ``'extra_'``).
 """
+import os
 import re
 from typing import Dict
 
@@ -126,3 +127,32 @@ def inflate_input_channels(weight: Tensor, in_channels: int) -> Tensor:
         return weight
     mean = weight.mean(dim=1, keepdim=True)
     return mean.repeat(1, in_channels, 1, 1) * (old / in_channels)
+
+
+def load_mit_checkpoint(filename: str) -> Dict[str, torch.Tensor]:
+    """Read MiT weights from a local file, in mmseg layout.
+
+    Accepts SegFormer's ImageNet ``mit_b*.pth`` (``patch_embed1.proj.weight``, ...), an
+    mmseg MiT (``layers.0.0.projection.weight``), either one wrapped in ``state_dict`` /
+    ``model`` or under a ``backbone.`` prefix, and ``.safetensors`` files.
+    """
+    if not os.path.isfile(filename):
+        raise FileNotFoundError(f'MiT weights not found: {filename}')
+    if filename.endswith('.safetensors'):
+        from safetensors.torch import load_file
+        state = load_file(filename)
+    else:
+        state = torch.load(filename, map_location='cpu', weights_only=True)
+    for wrapper in ('state_dict', 'model'):
+        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
+            state = state[wrapper]
+    if not isinstance(state, dict):
+        raise ValueError(f'{filename}: expected a state_dict, got {type(state).__name__}')
+    if any(k.startswith('backbone.') for k in state):
+        state = {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
+    if is_segformer_layout(state):
+        return segformer_to_mmseg(state)
+    if is_mmseg_layout(state):
+        return {k: v for k, v in state.items() if k.startswith('layers.')}
+    raise ValueError(f'{filename}: not a MiT checkpoint (expected "patch_embed1.proj.weight" '
+                     'or "layers.0.0.projection.weight")')

@@ -12,13 +12,14 @@ from dp_plugin.modalities import BaseModality, build_modality
 from dp_plugin.registry import MODELS
 from ..forensic_encoder_decoder import ForensicEncoderDecoder, _check_checkpoint
 from ..utils.modalities_extractor import ModalitiesExtractor
+from .confidence_detection_mixin import ConfidenceDetectionMixin
 
 PHASES = ('localization', 'detection')
 DET_LABEL_SOURCES = ('label', 'mask')
 
 
 @MODELS.register_module()
-class MMFusion(ForensicEncoderDecoder):
+class MMFusion(ConfidenceDetectionMixin, ForensicEncoderDecoder):
     """MMFusion (MMM 2024) with any list of modalities: DiffusionPrint, Noiseprint++, SRM, Bayar.
 
     ``inputs`` are 0-255 RGB (``SegDataPreProcessor(mean=None, std=None,
@@ -170,33 +171,9 @@ class MMFusion(ForensicEncoderDecoder):
     def loss(self, inputs: Tensor, data_samples: List[SegDataSample]) -> dict:
         if self.phase == 'localization':
             return super().loss(inputs, data_samples)
-        with torch.no_grad():
-            feats = self.extract_feat(inputs)
-            seg = self.decode_head(feats)
-        conf = self.conf_head(feats)
-        masks = torch.stack([s.gt_sem_seg.data for s in data_samples]).squeeze(1).long()
-        size = masks.shape[-2:]
-        seg = resize(seg, size=size, mode='bilinear', align_corners=self.align_corners)
-        conf = resize(conf, size=size, mode='bilinear', align_corners=self.align_corners)
-        det = self.detection(seg, conf)
-        return {self.loss_conf.loss_name: self.loss_conf(conf, seg, masks),
-                self.loss_det.loss_name: self.loss_det(det, self._image_labels(data_samples,
-                                                                               masks))}
+        return self._confidence_detection_loss(inputs, data_samples, self.detection)
 
     # inference -----------------------------------------------------------------------
-    def _restore(self, x: Tensor, meta: dict) -> Tensor:
-        """Undo padding/flip of one ``(1, C, H, W)`` map and resize it to ``ori_shape``."""
-        h, w = x.shape[-2:]
-        left, right, top, bottom = meta.get('img_padding_size',
-                                            meta.get('padding_size', [0] * 4))
-        x = x[..., top:h - bottom, left:w - right]
-        if meta.get('flip'):
-            x = x.flip(dims=(3,) if meta.get('flip_direction') == 'horizontal' else (2,))
-        if 'ori_shape' in meta:
-            x = resize(x, size=meta['ori_shape'][:2], mode='bilinear',
-                       align_corners=self.align_corners, warning=False)
-        return x[0]
-
     def predict(self, inputs: Tensor,
                 data_samples: Optional[List[SegDataSample]] = None) -> List[SegDataSample]:
         """``seg_logits`` / ``pred_sem_seg``; in the detection phase also ``pred_conf`` and

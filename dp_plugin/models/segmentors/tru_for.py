@@ -11,12 +11,13 @@ from dp_plugin.modalities import NoisePrintPP, build_modality
 from dp_plugin.registry import MODELS
 from ..forensic_encoder_decoder import ForensicEncoderDecoder, _check_checkpoint
 from ..utils import build_modality_adapter
+from .confidence_detection_mixin import ConfidenceDetectionMixin
 
 PHASES = ('localization', 'confidence')
 
 
 @MODELS.register_module()
-class TruFor(ForensicEncoderDecoder):
+class TruFor(ConfidenceDetectionMixin, ForensicEncoderDecoder):
     """TruFor (Guillaro et al., CVPR 2023) with a swappable forensic modality.
 
     ``inputs`` are 0-255 RGB (``SegDataPreProcessor(mean=None, std=None,
@@ -30,7 +31,7 @@ class TruFor(ForensicEncoderDecoder):
     Training phases (TruFor's recipe):
 
     - ``'localization'`` (phase 2): the loss of ``decode_head`` (its ``loss_decode``,
-      :class:`DiceEntropyLoss` in the configs); the modality is frozen.
+      CE + Dice in the configs); the modality is frozen.
     - ``'confidence'`` (phase 3): ``loss_conf`` + ``loss_det``; the modality, adapter,
       backbone and ``decode_head`` are frozen (no gradients, eval mode).
 
@@ -165,18 +166,7 @@ class TruFor(ForensicEncoderDecoder):
     def loss(self, inputs: torch.Tensor, data_samples: List[SegDataSample]) -> dict:
         if self.phase == 'localization':
             return super().loss(inputs, data_samples)
-        with torch.no_grad():
-            feats = self.extract_feat(inputs)
-            seg = self.decode_head(feats)
-        conf = self.conf_head(feats)
-        labels = torch.stack([s.gt_sem_seg.data for s in data_samples]).squeeze(1).long()
-        size = labels.shape[-2:]
-        seg = resize(seg, size=size, mode='bilinear', align_corners=self.align_corners)
-        conf = resize(conf, size=size, mode='bilinear', align_corners=self.align_corners)
-        det = self.detection_head(seg, conf)
-        image_labels = self.loss_det.labels_from_masks(labels)
-        return {self.loss_conf.loss_name: self.loss_conf(conf, seg, labels),
-                self.loss_det.loss_name: self.loss_det(det, image_labels)}
+        return self._confidence_detection_loss(inputs, data_samples, self.detection_head)
 
     # inference -----------------------------------------------------------------------
     def modality_summary(self, modality_map: torch.Tensor) -> Tuple[str, torch.Tensor]:
@@ -191,19 +181,6 @@ class TruFor(ForensicEncoderDecoder):
             return 'np++', modality_map[:, :1]
         key = f'{type(extractor).__name__.lower()}_l2'
         return key, modality_map.norm(dim=1, keepdim=True)
-
-    def _restore(self, x: torch.Tensor, meta: dict) -> torch.Tensor:
-        """Undo padding/flip and resize one ``(1, C, H, W)`` map to ``ori_shape``."""
-        h, w = x.shape[-2:]
-        left, right, top, bottom = meta.get('img_padding_size', meta.get('padding_size',
-                                                                         [0] * 4))
-        x = x[..., top:h - bottom, left:w - right]
-        if meta.get('flip'):
-            x = x.flip(dims=(3,) if meta.get('flip_direction') == 'horizontal' else (2,))
-        if 'ori_shape' in meta:
-            x = resize(x, size=meta['ori_shape'][:2], mode='bilinear',
-                       align_corners=self.align_corners, warning=False)
-        return x[0]
 
     def predict(self, inputs: torch.Tensor,
                 data_samples: Optional[List[SegDataSample]] = None) -> List[SegDataSample]:

@@ -1,4 +1,4 @@
-"""Soft Dice loss on the forged-class probability (TruFor / MMFusion style)."""
+"""Soft Dice loss on the forged-class probability."""
 import torch
 from torch import Tensor, nn
 
@@ -16,7 +16,7 @@ class ForgeryDiceLoss(nn.Module):
 
     Args:
         loss_weight (float): Weight of the loss. Defaults to 1.0.
-        exponent (int): ``e`` in the denominator (1 as MMFusion, 2 as V-Net). Defaults to 1.
+        exponent (int): ``e`` in the denominator (TruFor uses 2, MMFusion 1). Defaults to 1.
         eps (float): Denominator stabiliser. Defaults to 1e-6.
         loss_name (str): Name in the logs. Defaults to ``'loss_dice'``.
     """
