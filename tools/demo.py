@@ -42,6 +42,10 @@ def parse_args(argv=None):
     parser.add_argument('--jobs', type=int, default=2,
                         help='steps run at once (default %(default)s: one per core of a '
                              '2-core machine; every step is single-threaded)')
+    parser.add_argument('--noiseprint', default=NOISEPRINT,
+                        help='Noiseprint++ weights (noiseprint++.th): a third Lite Baseline '
+                             'is trained with them when the file exists (default: '
+                             '../shared/weights/noiseprint++/noiseprint++.th; "" for none)')
     parser.add_argument('--n-maps', type=int, default=4, help='rows of the qualitative grid')
     return parser.parse_args(argv)
 
@@ -49,8 +53,10 @@ def parse_args(argv=None):
 class Plan:
     """The demo's paths and steps."""
 
-    def __init__(self, out: str, claims: bool = True, n_maps: int = 4) -> None:
+    def __init__(self, out: str, claims: bool = True, n_maps: int = 4,
+                 noiseprint: str = NOISEPRINT) -> None:
         self.out = out
+        self.noiseprint = noiseprint
         self.claims = claims
         self.n_maps = n_maps
         self.data = osp.join(out, 'data')
@@ -61,7 +67,7 @@ class Plan:
         self.export = osp.join(out, 'models', 'diffusionprint_tiny.safetensors')
         self.spectra = osp.join(out, 'figures', 'spectra.png')
         self.grid = osp.join(out, 'figures', 'qualitative.png')
-        self.models = [m for m in MODELS if m != 'NP++' or osp.isfile(NOISEPRINT)]
+        self.models = [m for m in MODELS if m != 'NP++' or osp.isfile(noiseprint or '')]
 
     def data_options(self):
         return ['--cfg-options'] + [f'{split}_dataloader.dataset.data_root={self.loc}'
@@ -71,7 +77,7 @@ class Plan:
         if model == 'DP':
             return [f'model.modality.checkpoint={self.export}']
         if model == 'NP++':
-            return [f'model.modality.checkpoint={NOISEPRINT}']
+            return [f'model.modality.checkpoint={osp.abspath(self.noiseprint)}']
         return []
 
     def model_dir(self, model: str) -> str:
@@ -111,11 +117,13 @@ class Plan:
     def claims_step(self, only=None):
         from dp_plugin.apis.demo import Step
         name = 'claims_pretraining' if only else 'claims'
-        cmd = ['tools/check_claims.py', '--demo-out', self.out, '--jobs', '1']
+        cmd = ['tools/check_claims.py', '--demo-out', self.out, '--jobs', '2']
         if only:  # the pretraining variants; their outputs make the final check quick
             cmd += ['--only', *only, '--results-name', 'claims_pretraining']
-        return Step(name, cmd, outputs=[osp.join(self.results, f'{name}.md')],
-                    needs=['tools/check_claims.py'], optional=True)
+        # the final check only reads results (its variants are done): it always runs, so
+        # that a model added on a re-run (e.g. NP++) is compared too
+        outputs = [osp.join(self.results, f'{name}.md')] if only else []
+        return Step(name, cmd, outputs=outputs, needs=['tools/check_claims.py'], optional=True)
 
     def stages(self):
         """Groups of steps in order; the steps of one group are independent and may run
@@ -156,7 +164,8 @@ class Plan:
                        *([self.claims_step(PRETRAIN_CLAIMS)] if self.claims else [])]
         yield lambda: [self.test_lite('DP')]
         yield lambda: [self.install_lite(m) for m in self.models]
-        yield lambda: [Action('qualitative_maps', self.qualitative_maps, outputs=[self.grid])]
+        yield lambda: [Action('qualitative_maps', self.qualitative_maps, outputs=[
+            self.grid, *[osp.join(self.out, 'maps', f'lite_{MODELS[m][1]}') for m in self.models]])]
         if self.claims:
             yield lambda: [self.claims_step()]
 
@@ -212,7 +221,7 @@ def qualitative_rows(loc_root: str, models, model_dirs, out: str, n: int):
         maps = osp.join(out, 'maps', f'lite_{MODELS[model][1]}')
         localize([*images, '-o', maps, '--config', osp.join(model_dirs[model], 'config.py'),
                   '--checkpoint', osp.join(model_dirs[model], 'best.pth'), '--no-overlay',
-                  '--threads', '1'])
+                  '--overwrite', '--threads', '1'])
         base = osp.commonpath([osp.dirname(osp.abspath(i)) for i in images])
         for row, image in zip(rows, images):
             row['maps'][model] = osp.join(maps, osp.relpath(osp.abspath(image), base) + '.npz')
@@ -296,7 +305,8 @@ def main(argv=None) -> int:
     sys.path.insert(0, REPO)
     from dp_plugin.apis.demo import Step, StepFailed, StepRunner
     from dp_plugin.apis.image_io import atomic_write
-    plan = Plan(args.out, claims=not args.no_claims, n_maps=args.n_maps)
+    plan = Plan(args.out, claims=not args.no_claims, n_maps=args.n_maps,
+                noiseprint=args.noiseprint)
     runner = StepRunner(osp.join(args.out, 'logs'), total=count_steps(plan), force=args.force,
                         env={'PYTHONPATH': REPO, 'OMP_NUM_THREADS': '1',
                              'MKL_NUM_THREADS': '1'})
