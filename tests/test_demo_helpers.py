@@ -112,8 +112,12 @@ def test_run_parallel_records_wall_and_cpu_time_and_resumes(tmp_path):
         status, wall, cpu = runner.results[name]
         assert status == 'done' and cpu >= 0.25 and wall >= cpu * 0.5
     assert runner.cpu_total() >= 0.5
-    # a re-run skips finished steps; force re-runs them
-    assert runner.run_parallel(steps) == {'a': 'skipped', 'b': 'skipped'}
+    # a re-run skips finished steps and reports what they cost when they ran
+    again = StepRunner(str(tmp_path / 'logs'), total=2, stream=log)
+    assert again.run_parallel(steps) == {'a': 'skipped', 'b': 'skipped'}
+    assert again.results['a'].cpu == pytest.approx(runner.results['a'].cpu, abs=0.01)
+    assert again.cpu_total() == 0
+    assert 'skipped (times: earlier run)' in step_table(again.results)
     forced = StepRunner(str(tmp_path / 'logs'), total=2, force=True, stream=log)
     assert forced.run_parallel(steps[:1]) == {'a': 'done'}
     table = step_table(runner.results).splitlines()

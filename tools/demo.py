@@ -202,17 +202,20 @@ def install_model(work_dir: str, target: str) -> None:
 
 
 def qualitative_rows(loc_root: str, models, model_dirs, out: str, n: int):
-    """Pick ``n`` forged test images (one per generator first) and map them with every
-    model through ``dp-localize``; rows for :func:`qualitative_grid`."""
+    """Pick ``n`` forged test images (one per generator, different source images) and map
+    them with every model through ``dp-localize``; rows for :func:`qualitative_grid`."""
     from dp_plugin.apis.localize_cli import main as localize
     picks = []
-    for listing in sorted(glob.glob(osp.join(loc_root, 'lists', 'testing_*_segm.txt'))):
+    listings = sorted(glob.glob(osp.join(loc_root, 'lists', 'testing_*_segm.txt')))
+    for k, listing in enumerate(listings):  # the k-th source image for the k-th generator
         with open(listing) as fh:
-            first = fh.readline().split()
-        if len(first) >= 2 and first[1] != 'None':
+            lines = [line.split() for line in fh if len(line.split()) >= 2]
+        lines = [fields for fields in lines if fields[1] != 'None']
+        if lines:
+            fields = lines[k % len(lines)]
             generator = osp.basename(listing)[len('testing_'):-len('_segm.txt')]
-            picks.append((generator, osp.join(loc_root, first[0]),
-                          osp.join(loc_root, first[1])))
+            picks.append((generator, osp.join(loc_root, fields[0]),
+                          osp.join(loc_root, fields[1])))
     picks = picks[:n]
     images = [image for _, image, _ in picks]
     rows = [dict(title=generator, image=image, mask=mask, maps={})
@@ -288,13 +291,14 @@ def write_report(plan: Plan, runner) -> str:
         with open(claims) as fh:
             lines += [fh.read(), '']
     wall = time.perf_counter() - runner.start
-    cpu = runner.cpu_total()
+    fresh_cpu = sum(r.cpu for r in runner.results.values())
     lines += ['## Steps', '',
-              f'This run: {wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU (user + system '
-              f'of the steps run; skipped steps count 0). Target for a fresh run: '
-              f'{TIME_TARGET_S // 60} min wall on an idle 2-core machine, where steps run '
-              f'two at a time, single-threaded. On a busy machine wall time mostly measures '
-              f'waiting; CPU time is what a step costs.', '',
+              f'This run: {wall / 60:.1f} min wall, {runner.cpu_total() / 60:.1f} min CPU '
+              f'(user + system of the steps it ran). All steps, as last run (what a fresh '
+              f'run costs): {fresh_cpu / 60:.1f} min CPU. Steps run two at a time, '
+              f'single-threaded; target for a fresh run: {TIME_TARGET_S // 60} min wall on '
+              f'an idle 2-core machine. On a busy machine wall time mostly measures waiting; '
+              f'CPU time is what a step costs.', '',
               step_table(runner.results), '']
     return '\n'.join(lines) + '\n'
 

@@ -118,6 +118,16 @@ class StepRunner:
         self.index = 0
         self.results: Dict[str, StepResult] = {}
         self.start = time.perf_counter()
+        #: wall and CPU seconds of every step when it last ran, kept across runs, so that
+        #: a resumed run still reports what each skipped step cost
+        self.history_path = osp.join(log_dir, 'step_times.json')
+        self.history: Dict[str, dict] = {}
+        if osp.isfile(self.history_path):
+            try:
+                with open(self.history_path) as fh:
+                    self.history = json.load(fh)
+            except (OSError, ValueError):
+                self.history = {}
 
     def say(self, message: str) -> None:
         elapsed = time.perf_counter() - self.start
@@ -131,7 +141,9 @@ class StepRunner:
     def _finished(self, head: str, name: str, outputs: Sequence[str]) -> bool:
         if outputs and not self.force and all(_exists(p) for p in outputs):
             self.say(f'{head}: outputs exist, skipped')
-            self.results[name] = StepResult('skipped')
+            earlier = self.history.get(name, {})
+            self.results[name] = StepResult('skipped', earlier.get('wall', 0.0),
+                                            earlier.get('cpu', 0.0))
             return True
         return False
 
@@ -160,8 +172,8 @@ class StepRunner:
             self.results[action.name] = StepResult('failed', *spent())
             raise StepFailed(f'{head} failed: {type(exc).__name__}: {exc}') from exc
         seconds, cpu = spent()
+        self._record(action.name, StepResult('done', seconds, cpu))
         self.say(f'{head}: done in {seconds:.0f}s ({cpu:.0f}s CPU)')
-        self.results[action.name] = StepResult('done', seconds, cpu)
         return 'done'
 
     def run(self, step: Step) -> str:
@@ -250,13 +262,19 @@ class StepRunner:
                 return 'failed', None
             self.say(message)
             return 'failed', message
+        self._record(step.name, StepResult('done', seconds, cpu))
         self.say(f'{head}: done in {seconds:.0f}s ({cpu:.0f}s CPU)')
-        self.results[step.name] = StepResult('done', seconds, cpu)
         return 'done', None
 
+    def _record(self, name: str, result: StepResult) -> None:
+        self.results[name] = result
+        self.history[name] = dict(wall=round(result.wall, 2), cpu=round(result.cpu, 2))
+        with atomic_write(self.history_path, 'w') as fh:
+            json.dump(self.history, fh, indent=1)
+
     def cpu_total(self) -> float:
-        """CPU seconds of the steps run (not skipped) so far."""
-        return sum(r.cpu for r in self.results.values())
+        """CPU seconds of the steps run (not skipped) in this run so far."""
+        return sum(r.cpu for r in self.results.values() if r.status != 'skipped')
 
 
 # ------------------------------------------------------------------ tables
@@ -321,11 +339,12 @@ def flat_table(records: Mapping[str, Mapping], columns: Optional[Sequence[str]] 
 
 
 def step_table(results: Mapping[str, 'StepResult']) -> str:
-    """Markdown table of :attr:`StepRunner.results`: status, wall and CPU seconds, and a
-    total row."""
+    """Markdown table of :attr:`StepRunner.results`: status, wall and CPU seconds (for a
+    skipped step, those of the run that made its outputs), and a total row."""
     lines = ['| step | status | wall s | CPU s |', '|---|---|---|---|']
-    lines += [f'| {name} | {r.status} | {r.wall:.0f} | {r.cpu:.0f} |'
-              for name, r in results.items()]
+    for name, r in results.items():
+        status = 'skipped (times: earlier run)' if r.status == 'skipped' and r.cpu else r.status
+        lines.append(f'| {name} | {status} | {r.wall:.0f} | {r.cpu:.0f} |')
     lines.append(f'| total | | {sum(r.wall for r in results.values()):.0f} (summed) | '
                  f'{sum(r.cpu for r in results.values()):.0f} |')
     return '\n'.join(lines)
