@@ -3,7 +3,7 @@
 
 Run after (or by) ``tools/demo.py``: the localization claims read the demo's results,
 the pretraining claims train the tiny DiffusionPrint config with one change each
-(``--cfg-options``), export it and run the linear probe. Differences within
+(``--cfg-options``), export it and run the linear probe on the demo's separate probe set. Differences within
 ``--tie`` points are reported as ties: one seed of a miniature is noisy.
 
     python tools/check_claims.py --demo-out demo_out [--only pairing augmentation]
@@ -80,6 +80,7 @@ def pretrain_variants(runner, out: str, claims: List[Claim], jobs: int) -> None:
     stage for all variants at once (``jobs`` processes), so a 2-core machine is busy."""
     from dp_plugin.apis.demo import Step, latest_checkpoint
     patches = osp.join(out, 'data', 'pretrain_patches')
+    probe_patches = osp.join(out, 'data', 'probe_patches')  # the demo's separate probe set
     variants = {name: options for claim in claims for name, options in claim.variants.items()
                 if options}
     paths = {name: variant_paths(out, name) for name in variants}
@@ -98,8 +99,8 @@ def pretrain_variants(runner, out: str, claims: List[Claim], jobs: int) -> None:
         for work, export, _ in paths.values()], jobs)
     runner.run_parallel([
         Step(f'probe_{osp.basename(work)}',
-             ['tools/linear_probe.py', export, patches, '--out', result], outputs=[result],
-             needs=[export], **optional)
+             ['tools/linear_probe.py', export, probe_patches, '--out', result],
+             outputs=[result], needs=[export, probe_patches], **optional)
         for work, export, result in paths.values()], jobs)
 
 

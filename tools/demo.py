@@ -27,6 +27,10 @@ PRETRAIN_CONFIG = 'configs/pretrain/diffusionprint_tiny_demo.py'
 #: demo fits the CPU budget (see docs/demo.md for the measured step times).
 SIMULATE_SIZES = ('--n-real', '60', '--n-generated', '24', '--n-train', '48', '--n-val', '8',
                   '--n-test', '16')
+#: The linear probe's own simulated set: other seed and crops than the pretraining set, and
+#: it includes the held-out generator simps.
+PROBE_SET = ('--only', 'pretrain', '--seed', '1', '--generators', 'simnn', 'simbl', 'simtc',
+             'simps', '--n-real', '30', '--n-generated', '12', '--jobs', '1')
 PRETRAIN_CLAIMS = ('pairing', 'cls_head', 'augmentation')
 #: model label -> (modality token of the Lite Baseline config, short name of the outputs);
 #: OUT/models/lite_dp is dp-localize's default model (localize_cli.DEFAULT_MODEL_DIR).
@@ -62,6 +66,8 @@ class Plan:
         self.data = osp.join(out, 'data')
         self.loc = osp.join(self.data, 'localization')
         self.patches = osp.join(self.data, 'pretrain_patches')
+        self.probe_data = osp.join(self.data, 'probe')
+        self.probe_patches = osp.join(self.data, 'probe_patches')
         self.work = osp.join(out, 'work')
         self.results = osp.join(out, 'results')
         self.export = osp.join(out, 'models', 'diffusionprint_tiny.safetensors')
@@ -135,12 +141,21 @@ class Plan:
                                          *SIMULATE_SIZES, '--no-progress'],
                             outputs=[osp.join(self.loc, 'meta.json'),
                                      osp.join(self.data, 'pretrain', 'manifest.jsonl')],
+                            needs=['tools/simulate.py']),
+                       Step('simulate_probe_set', ['tools/simulate.py', '--out', self.probe_data,
+                                                   *PROBE_SET, '--no-progress'],
+                            outputs=[osp.join(self.probe_data, 'pretrain', 'manifest.jsonl')],
                             needs=['tools/simulate.py'])]
         yield lambda: [
             Step('patches', ['tools/build_patches.py',
                              osp.join(self.data, 'pretrain', 'manifest.jsonl'),
                              self.patches, '--patch-size', '32', '--no-progress'],
                  outputs=[osp.join(self.patches, '*.csv')], needs=['tools/build_patches.py']),
+            Step('probe_patches', ['tools/build_patches.py',
+                                   osp.join(self.probe_data, 'pretrain', 'manifest.jsonl'),
+                                   self.probe_patches, '--patch-size', '32', '--no-progress'],
+                 outputs=[osp.join(self.probe_patches, '*.csv')],
+                 needs=['tools/build_patches.py']),
             Step('spectra', ['tools/spectra.py', osp.join(self.data, 'pretrain'),
                              '--out', self.spectra, '--no-progress'],
                  outputs=[self.spectra], needs=['tools/spectra.py'], optional=True)]
@@ -156,7 +171,7 @@ class Plan:
                             outputs=[self.export], needs=['tools/export_backbone.py'])]
         yield lambda: [self.train_lite('DP'),
                        Step('linear_probe', ['tools/linear_probe.py', self.export,
-                                             self.patches, '--out',
+                                             self.probe_patches, '--out',
                                              osp.join(self.results, 'linear_probe.json')],
                             outputs=[osp.join(self.results, 'linear_probe.json')],
                             needs=['tools/linear_probe.py'], optional=True),
@@ -178,7 +193,7 @@ class Plan:
 
 def count_steps(plan: Plan) -> int:
     """Number of steps of the plan (for ``[k/N]``) without building them."""
-    return 7 + 3 * len(plan.models) + 2 * plan.claims
+    return 9 + 3 * len(plan.models) + 2 * plan.claims
 
 
 def install_model(work_dir: str, target: str) -> None:
@@ -274,9 +289,11 @@ def write_report(plan: Plan, runner) -> str:
     probe = load_json(osp.join(plan.results, 'linear_probe.json'))
     lines += ['## Linear probe of the pretrained DiffusionPrint backbone', '',
               'Accuracy (%) of a linear classifier real vs generated on the frozen patch '
-              'features of the pretraining patch set, split 70/30 by image '
-              '(`tools/linear_probe.py`); `majority_baseline`: always the most frequent '
-              'class (chance).', '']
+              'features (`tools/linear_probe.py`), on a separate simulated probe set (other '
+              'seed and crops than the pretraining set), split 70/30 by image. `in_domain`: '
+              'real + the pretraining generators; `held_out`: the generated patches of '
+              '`simps`, never seen in pretraining; `majority_baseline`: always the most '
+              'frequent class (chance).', '']
     lines += [flat_table({'DiffusionPrint (tiny)': probe},
                          [k for k in PROBE_COLUMNS if k in probe]) if probe else
               '_linear probe not available_', '']
