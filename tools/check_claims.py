@@ -159,8 +159,9 @@ def main() -> int:
         runner.say(f'pretraining variants could not be run: {exc}')
     report = ['## Claims check (paper direction vs this miniature)', '',
               f'SIMULATED data, one seed, tiny models; |difference| < {args.tie:g} '
-              f'points is reported as a tie. `DISAGREES`: the miniature contradicts the '
-              f'paper\'s direction (printed, not hidden).', '',
+              f'points is reported as a tie; differences of a few points are within the '
+              f'split noise of these tiny probes and models. `DISAGREES`: the miniature '
+              f'contradicts the paper\'s direction (printed, not hidden).', '',
               '| claim | metric | paper | measured | verdict |', '|---|---|---|---|---|']
     record = {}
     for claim in claims:

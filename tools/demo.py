@@ -311,8 +311,9 @@ def write_report(plan: Plan, runner) -> str:
     fresh_cpu = sum(r.cpu for r in runner.results.values())
     lines += ['## Steps', '',
               f'This run: {wall / 60:.1f} min wall, {runner.cpu_total() / 60:.1f} min CPU '
-              f'(user + system of the steps it ran). All steps, as last run (what a fresh '
-              f'run costs): {fresh_cpu / 60:.1f} min CPU. Steps run two at a time, '
+              f'(user + system of the steps it ran). Sum over all steps, each as it last '
+              f'ran: {fresh_cpu / 60:.1f} min CPU (close to a fresh run\'s cost; a step '
+              f'resumed half-way counts only its last part). Steps run two at a time, '
               f'single-threaded; target for a fresh run: {TIME_TARGET_S // 60} min wall on '
               f'an idle 2-core machine. On a busy machine wall time mostly measures waiting; '
               f'CPU time is what a step costs.', '',
