@@ -2,9 +2,9 @@
 """Check the paper's claims in miniature and print the paper's direction beside ours.
 
 Run after (or by) ``tools/demo.py``: the localization claims read the demo's results,
-the pretraining claims train the tiny DiffusionPrint config with one change each
-(``--cfg-options``), export it and run the linear probe on the demo's separate probe set. Differences within
-``--tie`` points are reported as ties: one seed of a miniature is noisy.
+the pretraining claims train the demo's tiny DiffusionPrint config with one change each
+(``--cfg-options``), export it and run the linear probe on the demo's separate probe set.
+Differences within ``--tie`` points are reported as ties: one seed of a miniature is noisy.
 
     python tools/check_claims.py --demo-out demo_out [--only pairing augmentation]
 """
