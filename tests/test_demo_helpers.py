@@ -118,8 +118,13 @@ def test_run_parallel_records_wall_and_cpu_time_and_resumes(tmp_path):
     assert again.results['a'].cpu == pytest.approx(runner.results['a'].cpu, abs=0.01)
     assert again.cpu_total() == 0
     assert 'skipped (times: earlier run)' in step_table(again.results)
+    stale = tmp_path / 'stale'
+    stale.mkdir()
+    (stale / 'partial.bin').write_text('x')
     forced = StepRunner(str(tmp_path / 'logs'), total=2, force=True, stream=log)
-    assert forced.run_parallel(steps[:1]) == {'a': 'done'}
+    step = Step('a', _burn(a, 0.0), outputs=[str(a)], fresh=[str(stale)])
+    assert forced.run_parallel([step]) == {'a': 'done'}
+    assert not stale.exists()  # removed before the forced re-run
     table = step_table(runner.results).splitlines()
     assert table[0] == '| step | status | wall s | CPU s |'
     assert table[-1].startswith('| total |')

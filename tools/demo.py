@@ -58,8 +58,9 @@ class Plan:
     """The demo's paths and steps."""
 
     def __init__(self, out: str, claims: bool = True, n_maps: int = 4,
-                 noiseprint: str = NOISEPRINT) -> None:
+                 noiseprint: str = NOISEPRINT, force: bool = False) -> None:
         self.out = out
+        self.force = force
         self.noiseprint = noiseprint
         self.claims = claims
         self.n_maps = n_maps
@@ -120,12 +121,13 @@ class Plan:
                       lambda: install_model(self.lite_work(model), target),
                       outputs=[osp.join(target, 'best.pth'), osp.join(target, 'config.py')])
 
-    def claims_step(self, only=None):
+    def claims_step(self, only=None, force: bool = False):
         from dp_plugin.apis.demo import Step
         name = 'claims_pretraining' if only else 'claims'
         cmd = ['tools/check_claims.py', '--demo-out', self.out, '--jobs', '2']
         if only:  # the pretraining variants; their outputs make the final check quick
-            cmd += ['--only', *only, '--results-name', 'claims_pretraining']
+            cmd += ['--only', *only, '--results-name', 'claims_pretraining',
+                    *(['--force'] if force else [])]
         # the final check only reads results (its variants are done): it always runs, so
         # that a model added on a re-run (e.g. NP++) is compared too
         outputs = [osp.join(self.results, f'{name}.md')] if only else []
@@ -138,24 +140,26 @@ class Plan:
         pretrain_dir = osp.join(self.work, 'pretrain_dp')
         baselines = [m for m in self.models if m != 'DP']
         yield lambda: [Step('simulate', ['tools/simulate.py', '--out', self.data, '--seed', '0',
-                                         *SIMULATE_SIZES, '--no-progress'],
+                                         *SIMULATE_SIZES, '--no-progress', '--overwrite'],
                             outputs=[osp.join(self.loc, 'meta.json'),
                                      osp.join(self.data, 'pretrain', 'manifest.jsonl')],
                             needs=['tools/simulate.py']),
                        Step('simulate_probe_set', ['tools/simulate.py', '--out', self.probe_data,
-                                                   *PROBE_SET, '--no-progress'],
+                                                   *PROBE_SET, '--no-progress',
+                                                   '--overwrite'],
                             outputs=[osp.join(self.probe_data, 'pretrain', 'manifest.jsonl')],
                             needs=['tools/simulate.py'])]
         yield lambda: [
             Step('patches', ['tools/build_patches.py',
                              osp.join(self.data, 'pretrain', 'manifest.jsonl'),
                              self.patches, '--patch-size', '32', '--no-progress'],
-                 outputs=[osp.join(self.patches, '*.csv')], needs=['tools/build_patches.py']),
+                 outputs=[osp.join(self.patches, 'meta.json')], fresh=[self.patches],
+                 needs=['tools/build_patches.py']),
             Step('probe_patches', ['tools/build_patches.py',
                                    osp.join(self.probe_data, 'pretrain', 'manifest.jsonl'),
                                    self.probe_patches, '--patch-size', '32', '--no-progress'],
-                 outputs=[osp.join(self.probe_patches, '*.csv')],
-                 needs=['tools/build_patches.py']),
+                 outputs=[osp.join(self.probe_patches, 'meta.json')],
+                 fresh=[self.probe_patches], needs=['tools/build_patches.py']),
             Step('spectra', ['tools/spectra.py', osp.join(self.data, 'pretrain'),
                              '--out', self.spectra, '--no-progress'],
                  outputs=[self.spectra], needs=['tools/spectra.py'], optional=True)]
@@ -176,7 +180,8 @@ class Plan:
                             outputs=[osp.join(self.results, 'linear_probe.json')],
                             needs=['tools/linear_probe.py'], optional=True),
                        *[self.test_lite(m) for m in baselines],
-                       *([self.claims_step(PRETRAIN_CLAIMS)] if self.claims else [])]
+                       *([self.claims_step(PRETRAIN_CLAIMS, self.force)] if self.claims
+                         else [])]
         yield lambda: [self.test_lite('DP')]
         yield lambda: [self.install_lite(m) for m in self.models]
         yield lambda: [Action('qualitative_maps', self.qualitative_maps, outputs=[
@@ -328,7 +333,7 @@ def main(argv=None) -> int:
     from dp_plugin.apis.demo import Step, StepFailed, StepRunner
     from dp_plugin.apis.image_io import atomic_write
     plan = Plan(args.out, claims=not args.no_claims, n_maps=args.n_maps,
-                noiseprint=args.noiseprint)
+                noiseprint=args.noiseprint, force=args.force)
     runner = StepRunner(osp.join(args.out, 'logs'), total=count_steps(plan), force=args.force,
                         env={'PYTHONPATH': REPO, 'OMP_NUM_THREADS': '1',
                              'MKL_NUM_THREADS': '1'})

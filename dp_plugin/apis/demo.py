@@ -14,6 +14,7 @@ import math
 import os
 import os.path as osp
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -40,6 +41,8 @@ class Step:
         outputs: Files or glob patterns that all exist once the step is done.
         needs: Files that must exist to run the step (e.g. the tool script itself).
         optional: A failure is reported but does not stop the pipeline.
+        fresh: Files or folders removed before the step is re-run by ``force`` (outputs
+            that a tool would otherwise resume from or refuse to overwrite).
     """
 
     name: str
@@ -47,6 +50,7 @@ class Step:
     outputs: List[str] = field(default_factory=list)
     needs: List[str] = field(default_factory=list)
     optional: bool = False
+    fresh: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -216,6 +220,12 @@ class StepRunner:
         while pending or running:
             while pending and len(running) < max(1, jobs):
                 head, step = pending.pop(0)
+                if self.force:
+                    for path in step.fresh:
+                        if osp.isdir(path):
+                            shutil.rmtree(path)
+                        elif osp.lexists(path):
+                            os.remove(path)
                 log = osp.join(self.log_dir, f'{step.name}.log')
                 self.say(f'{head}: {" ".join(step.cmd)}  (log: {log})')
                 fh = open(log, 'w')
