@@ -163,26 +163,28 @@ class Plan:
             Step('spectra', ['tools/spectra.py', osp.join(self.data, 'pretrain'),
                              '--out', self.spectra, '--no-progress'],
                  outputs=[self.spectra], needs=['tools/spectra.py'], optional=True)]
-        # the baselines' training does not need the pretrained model: overlap them
+        # SRM's training does not need the pretrained model: overlap them (NP++, the longest
+        # step, goes with the DP training below so that both cores stay busy)
         yield lambda: [Step('pretrain', ['tools/train.py', PRETRAIN_CONFIG, '--work-dir',
                                          pretrain_dir, '--cfg-options',
                                          f'train_dataloader.dataset.data_root={self.patches}'],
                             outputs=[osp.join(pretrain_dir, 'epoch_*.pth')],
                             needs=['tools/train.py', PRETRAIN_CONFIG]),
-                       *[self.train_lite(m) for m in baselines]]
+                       *[self.train_lite(m) for m in baselines if m == 'SRM']]
         yield lambda: [Step('export', ['tools/export_backbone.py',
                                        latest_checkpoint(pretrain_dir), self.export],
                             outputs=[self.export], needs=['tools/export_backbone.py'])]
         yield lambda: [self.train_lite('DP'),
+                       *[self.train_lite(m) for m in baselines if m != 'SRM'],
                        Step('linear_probe', ['tools/linear_probe.py', self.export,
                                              self.probe_patches, '--out',
                                              osp.join(self.results, 'linear_probe.json')],
                             outputs=[osp.join(self.results, 'linear_probe.json')],
                             needs=['tools/linear_probe.py'], optional=True),
-                       *[self.test_lite(m) for m in baselines],
+                       self.test_lite('SRM'),
                        *([self.claims_step(PRETRAIN_CLAIMS, self.force)] if self.claims
                          else [])]
-        yield lambda: [self.test_lite('DP')]
+        yield lambda: [self.test_lite(m) for m in self.models if m != 'SRM']
         yield lambda: [self.install_lite(m) for m in self.models]
         yield lambda: [Action('qualitative_maps', self.qualitative_maps, outputs=[
             self.grid, *[osp.join(self.out, 'maps', f'lite_{MODELS[m][1]}') for m in self.models]])]
