@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from dp_plugin.apis.demo import (Action, Step, StepFailed, StepRunner, f1_table, flat_table,
-                                 qualitative_grid)
+                                 qualitative_grid, step_table)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -93,3 +93,82 @@ def test_check_claims_reads_the_demo_results(tmp_path, monkeypatch):
     report = (results / 'claims.md').read_text()
     assert 'DP 55.0 > SRM 42.5 | agrees' in report
     assert 'DP 50.0 < SRM 55.0 | DISAGREES' in report
+
+
+def _burn(path, seconds=0.3):
+    """A step that spends about ``seconds`` of CPU time, then writes ``path``."""
+    return ['-c', f'import time\nt = time.process_time()\n'
+                  f'while time.process_time() - t < {seconds}: pass\n'
+                  f'open({str(path)!r}, "w").write("x")']
+
+
+def test_run_parallel_records_wall_and_cpu_time_and_resumes(tmp_path):
+    log = io.StringIO()
+    runner = StepRunner(str(tmp_path / 'logs'), total=6, stream=log)
+    a, b = tmp_path / 'a.txt', tmp_path / 'b.txt'
+    steps = [Step('a', _burn(a), outputs=[str(a)]), Step('b', _burn(b), outputs=[str(b)])]
+    assert runner.run_parallel(steps, jobs=2) == {'a': 'done', 'b': 'done'}
+    for name in 'ab':
+        status, wall, cpu = runner.results[name]
+        assert status == 'done' and cpu >= 0.25 and wall >= cpu * 0.5
+    assert runner.cpu_total() >= 0.5
+    # a re-run skips finished steps and reports what they cost when they ran
+    again = StepRunner(str(tmp_path / 'logs'), total=2, stream=log)
+    assert again.run_parallel(steps) == {'a': 'skipped', 'b': 'skipped'}
+    assert again.results['a'].cpu == pytest.approx(runner.results['a'].cpu, abs=0.01)
+    assert again.cpu_total() == 0
+    assert 'skipped (times: earlier run)' in step_table(again.results)
+    stale = tmp_path / 'stale'
+    stale.mkdir()
+    (stale / 'partial.bin').write_text('x')
+    forced = StepRunner(str(tmp_path / 'logs'), total=2, force=True, stream=log)
+    step = Step('a', _burn(a, 0.0), outputs=[str(a)], fresh=[str(stale)])
+    assert forced.run_parallel([step]) == {'a': 'done'}
+    assert not stale.exists()  # removed before the forced re-run
+    table = step_table(runner.results).splitlines()
+    assert table[0] == '| step | status | wall s | CPU s |'
+    assert table[-1].startswith('| total |')
+
+
+def test_run_parallel_finishes_the_others_before_raising(tmp_path):
+    runner = StepRunner(str(tmp_path / 'logs'), total=3, stream=io.StringIO())
+    ok = tmp_path / 'ok.txt'
+    with pytest.raises(StepFailed, match='bad failed'):
+        runner.run_parallel([Step('bad', ['-c', 'raise SystemExit(2)']),
+                             Step('ok', _writer(ok), outputs=[str(ok)]),
+                             Step('opt', ['-c', 'raise SystemExit(1)'], optional=True)])
+    assert ok.read_text() == 'x' and runner.results['ok'].status == 'done'
+    assert runner.results['opt'].status == 'failed'
+    # a missing input of a required step: nothing of the group starts
+    never = tmp_path / 'never.txt'
+    with pytest.raises(StepFailed, match='cannot run, missing'):
+        runner.run_parallel([Step('needs', ['-c', ''], needs=[str(tmp_path / 'nope')]),
+                             Step('w', _writer(never), outputs=[str(never)])])
+    assert not never.exists()
+
+
+def _load_tool(name):
+    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_plan_counts_its_steps_and_all_forged_reference(tmp_path):
+    demo = _load_tool('demo')
+    for claims in (True, False):
+        plan = demo.Plan(str(tmp_path / 'out'), claims=claims)
+        steps = [step for stage in plan.stages() for step in stage()]
+        assert len(steps) == demo.count_steps(plan)
+        assert len({s.name for s in steps}) == len(steps)
+    loc = tmp_path / 'loc'
+    (loc / 'lists').mkdir(parents=True)
+    (loc / 'masks').mkdir()
+    mask = np.zeros((10, 10), np.uint8)
+    mask[:5, :4] = 255  # 20 % forged: all-forged F1 = 2 * 20 / (20 + 100)
+    Image.fromarray(mask).save(loc / 'masks' / 'm.png')
+    (loc / 'lists' / 'testing_simps_segm.txt').write_text('img.png masks/m.png 1\n')
+    (loc / 'lists' / 'testing_auth.txt').write_text('orig.png None 0\n')
+    rows = demo.all_forged_rows(str(loc))
+    assert len(rows) == 1 and rows[0]['generator'] == 'simps'
+    assert rows[0]['f1'] == pytest.approx(40 / 120)

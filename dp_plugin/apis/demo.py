@@ -13,6 +13,8 @@ import json
 import math
 import os
 import os.path as osp
+import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -39,6 +41,8 @@ class Step:
         outputs: Files or glob patterns that all exist once the step is done.
         needs: Files that must exist to run the step (e.g. the tool script itself).
         optional: A failure is reported but does not stop the pipeline.
+        fresh: Files or folders removed before the step is re-run by ``force`` (outputs
+            that a tool would otherwise resume from or refuse to overwrite).
     """
 
     name: str
@@ -46,6 +50,7 @@ class Step:
     outputs: List[str] = field(default_factory=list)
     needs: List[str] = field(default_factory=list)
     optional: bool = False
+    fresh: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -61,8 +66,41 @@ def _exists(pattern: str) -> bool:
     return bool(glob.glob(pattern)) if any(c in pattern for c in '*?[') else osp.exists(pattern)
 
 
+def _cpu_seconds(usage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
+def _last_line(path: str) -> str:
+    """The last non-empty line of a log (for heartbeats), shortened."""
+    try:
+        with open(path, 'rb') as fh:
+            fh.seek(max(0, osp.getsize(path) - 4096))
+            lines = [ln for ln in fh.read().decode(errors='replace').splitlines() if ln.strip()]
+    except OSError:
+        return ''
+    return lines[-1].strip()[:140] if lines else ''
+
+
+@dataclass
+class StepResult:
+    """What happened to a step: ``status`` (done / skipped / failed / unavailable),
+    ``wall`` seconds and ``cpu`` seconds (user + system of the step's process tree)."""
+
+    status: str
+    wall: float = 0.0
+    cpu: float = 0.0
+
+    def __getitem__(self, index: int):  # (status, wall, cpu) like a tuple
+        return (self.status, self.wall, self.cpu)[index]
+
+
 class StepRunner:
-    """Run :class:`Step` objects in order with progress output.
+    """Run :class:`Step` objects (subprocesses, possibly several at once) and
+    :class:`Action` objects (in-process) with progress output.
+
+    Every step's wall time and CPU time (user + system of its whole process tree, from
+    ``wait4``; for an :class:`Action`, this process's and its children's) are recorded
+    in :attr:`results`: on a busy machine the CPU time is what the step costs.
 
     Args:
         log_dir: Folder of the per-step logs.
@@ -70,22 +108,48 @@ class StepRunner:
         force: Re-run steps whose outputs exist.
         env: Extra environment variables of the subprocesses.
         stream: Where progress lines go.
+        heartbeat: Seconds between "still running" lines of a long step (0: none).
     """
 
     def __init__(self, log_dir: str, total: int, force: bool = False,
-                 env: Optional[Mapping[str, str]] = None, stream=sys.stdout) -> None:
+                 env: Optional[Mapping[str, str]] = None, stream=sys.stdout,
+                 heartbeat: float = 60.0) -> None:
         os.makedirs(log_dir, exist_ok=True)
         self.log_dir, self.total, self.force = log_dir, total, force
         self.env = dict(os.environ, **(env or {}))
         self.stream = stream
+        self.heartbeat = heartbeat
         self.index = 0
-        self.results: Dict[str, Tuple[str, float]] = {}
+        self.results: Dict[str, StepResult] = {}
         self.start = time.perf_counter()
+        #: wall and CPU seconds of every step when it last ran, kept across runs, so that
+        #: a resumed run still reports what each skipped step cost
+        self.history_path = osp.join(log_dir, 'step_times.json')
+        self.history: Dict[str, dict] = {}
+        if osp.isfile(self.history_path):
+            try:
+                with open(self.history_path) as fh:
+                    self.history = json.load(fh)
+            except (OSError, ValueError):
+                self.history = {}
 
     def say(self, message: str) -> None:
         elapsed = time.perf_counter() - self.start
         print(f'[{elapsed // 60:02.0f}:{elapsed % 60:02.0f}] {message}', file=self.stream,
               flush=True)
+
+    def _head(self, name: str) -> str:
+        self.index += 1
+        return f'[{self.index}/{self.total}] {name}'
+
+    def _finished(self, head: str, name: str, outputs: Sequence[str]) -> bool:
+        if outputs and not self.force and all(_exists(p) for p in outputs):
+            self.say(f'{head}: outputs exist, skipped')
+            earlier = self.history.get(name, {})
+            self.results[name] = StepResult('skipped', earlier.get('wall', 0.0),
+                                            earlier.get('cpu', 0.0))
+            return True
+        return False
 
     def call(self, action: Action) -> str:
         """Run an :class:`Action`; returns ``'done'`` or ``'skipped'``.
@@ -93,22 +157,27 @@ class StepRunner:
         Raises:
             StepFailed: ``fn`` raised.
         """
-        self.index += 1
-        head = f'[{self.index}/{self.total}] {action.name}'
-        if action.outputs and not self.force and all(_exists(p) for p in action.outputs):
-            self.say(f'{head}: outputs exist, skipped')
-            self.results[action.name] = ('skipped', 0.0)
+        head = self._head(action.name)
+        if self._finished(head, action.name, action.outputs):
             return 'skipped'
         self.say(head)
         tic = time.perf_counter()
+        cpu0 = (_cpu_seconds(resource.getrusage(resource.RUSAGE_SELF))
+                + _cpu_seconds(resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+        def spent() -> Tuple[float, float]:
+            return time.perf_counter() - tic, (
+                _cpu_seconds(resource.getrusage(resource.RUSAGE_SELF))
+                + _cpu_seconds(resource.getrusage(resource.RUSAGE_CHILDREN)) - cpu0)
+
         try:
             action.fn()
         except Exception as exc:
-            self.results[action.name] = ('failed', time.perf_counter() - tic)
+            self.results[action.name] = StepResult('failed', *spent())
             raise StepFailed(f'{head} failed: {type(exc).__name__}: {exc}') from exc
-        seconds = time.perf_counter() - tic
-        self.say(f'{head}: done in {seconds:.0f}s')
-        self.results[action.name] = ('done', seconds)
+        seconds, cpu = spent()
+        self._record(action.name, StepResult('done', seconds, cpu))
+        self.say(f'{head}: done in {seconds:.0f}s ({cpu:.0f}s CPU)')
         return 'done'
 
     def run(self, step: Step) -> str:
@@ -117,41 +186,105 @@ class StepRunner:
         Raises:
             StepFailed: A non-optional step failed or cannot run.
         """
-        self.index += 1
-        head = f'[{self.index}/{self.total}] {step.name}'
-        if step.outputs and not self.force and all(_exists(p) for p in step.outputs):
-            self.say(f'{head}: outputs exist, skipped')
-            self.results[step.name] = ('skipped', 0.0)
-            return 'skipped'
-        missing = [p for p in step.needs if not _exists(p)]
-        if missing:
-            message = f'{head}: cannot run, missing {", ".join(missing)}'
-            self.results[step.name] = ('unavailable', 0.0)
-            if step.optional:
-                self.say(message + ' (optional, continuing)')
-                return 'unavailable'
-            raise StepFailed(message)
-        log = osp.join(self.log_dir, f'{step.name}.log')
-        self.say(f'{head}: {" ".join(step.cmd)}  (log: {log})')
-        tic = time.perf_counter()
-        with open(log, 'w') as fh:
-            code = subprocess.call([sys.executable, *step.cmd], stdout=fh,
-                                   stderr=subprocess.STDOUT, env=self.env)
-        seconds = time.perf_counter() - tic
+        return self.run_parallel([step], jobs=1)[step.name]
+
+    def run_parallel(self, steps: Sequence[Step], jobs: int = 2) -> Dict[str, str]:
+        """Run independent ``steps`` with at most ``jobs`` processes at once.
+
+        Returns ``{name: status}``. A failed non-optional step raises :class:`StepFailed`
+        once the steps already started have finished (their results are kept).
+        """
+        statuses: Dict[str, str] = {}
+        errors: List[str] = []
+        pending = []
+        for step in steps:
+            head = self._head(step.name)
+            if self._finished(head, step.name, step.outputs):
+                statuses[step.name] = 'skipped'
+                continue
+            missing = [p for p in step.needs if not _exists(p)]
+            if missing:
+                message = f'{head}: cannot run, missing {", ".join(missing)}'
+                self.results[step.name] = StepResult('unavailable')
+                statuses[step.name] = 'unavailable'
+                if step.optional:
+                    self.say(message + ' (optional, continuing)')
+                else:
+                    errors.append(message)
+                continue
+            pending.append((head, step))
+        if errors:  # do not start anything when a required input is missing
+            raise StepFailed('\n'.join(errors))
+        running = {}  # pid -> (head, step, log path, file, start)
+        last_beat = time.perf_counter()
+        while pending or running:
+            while pending and len(running) < max(1, jobs):
+                head, step = pending.pop(0)
+                if self.force:
+                    for path in step.fresh:
+                        if osp.isdir(path):
+                            shutil.rmtree(path)
+                        elif osp.lexists(path):
+                            os.remove(path)
+                log = osp.join(self.log_dir, f'{step.name}.log')
+                self.say(f'{head}: {" ".join(step.cmd)}  (log: {log})')
+                fh = open(log, 'w')
+                proc = subprocess.Popen([sys.executable, *step.cmd], stdout=fh,
+                                        stderr=subprocess.STDOUT, env=self.env)
+                running[proc.pid] = (head, step, log, fh, time.perf_counter(), proc)
+            pid = 0
+            for candidate in list(running):
+                pid, wait_status, usage = os.wait4(candidate, os.WNOHANG)
+                if pid:
+                    break
+            if not pid:
+                now = time.perf_counter()
+                if self.heartbeat and now - last_beat >= self.heartbeat:
+                    last_beat = now
+                    for head, step, log, _, tic, _ in running.values():
+                        self.say(f'{head}: running for {now - tic:.0f}s ... '
+                                 f'{_last_line(log)}')
+                time.sleep(0.2)
+                continue
+            head, step, log, fh, tic, proc = running.pop(pid)
+            fh.close()
+            proc.returncode = os.waitstatus_to_exitcode(wait_status)
+            status, message = self._conclude(head, step, log, proc.returncode,
+                                             time.perf_counter() - tic, _cpu_seconds(usage))
+            statuses[step.name] = status
+            if message:
+                errors.append(message)
+        if errors:
+            raise StepFailed('\n'.join(errors))
+        return statuses
+
+    def _conclude(self, head: str, step: Step, log: str, code: int, seconds: float,
+                  cpu: float) -> Tuple[str, Optional[str]]:
         lost = [p for p in step.outputs if not _exists(p)]
         if code != 0 or lost:
             with open(log, errors='replace') as fh:
                 tail = ''.join(fh.readlines()[-15:])
             why = f'exit status {code}' if code else f'missing outputs {lost}'
             message = f'{head} failed ({why}) after {seconds:.0f}s; last lines of {log}:\n{tail}'
-            self.results[step.name] = ('failed', seconds)
+            self.results[step.name] = StepResult('failed', seconds, cpu)
             if step.optional:
                 self.say(message + '(optional, continuing)')
-                return 'failed'
-            raise StepFailed(message)
-        self.say(f'{head}: done in {seconds:.0f}s')
-        self.results[step.name] = ('done', seconds)
-        return 'done'
+                return 'failed', None
+            self.say(message)
+            return 'failed', message
+        self._record(step.name, StepResult('done', seconds, cpu))
+        self.say(f'{head}: done in {seconds:.0f}s ({cpu:.0f}s CPU)')
+        return 'done', None
+
+    def _record(self, name: str, result: StepResult) -> None:
+        self.results[name] = result
+        self.history[name] = dict(wall=round(result.wall, 2), cpu=round(result.cpu, 2))
+        with atomic_write(self.history_path, 'w') as fh:
+            json.dump(self.history, fh, indent=1)
+
+    def cpu_total(self) -> float:
+        """CPU seconds of the steps run (not skipped) in this run so far."""
+        return sum(r.cpu for r in self.results.values() if r.status != 'skipped')
 
 
 # ------------------------------------------------------------------ tables
@@ -212,6 +345,18 @@ def flat_table(records: Mapping[str, Mapping], columns: Optional[Sequence[str]] 
         cells = [_fmt(record.get(c), scale) if isinstance(record.get(c), (int, float, type(None)))
                  else str(record[c]) for c in columns]
         lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def step_table(results: Mapping[str, 'StepResult']) -> str:
+    """Markdown table of :attr:`StepRunner.results`: status, wall and CPU seconds (for a
+    skipped step, those of the run that made its outputs), and a total row."""
+    lines = ['| step | status | wall s | CPU s |', '|---|---|---|---|']
+    for name, r in results.items():
+        status = 'skipped (times: earlier run)' if r.status == 'skipped' and r.cpu else r.status
+        lines.append(f'| {name} | {status} | {r.wall:.0f} | {r.cpu:.0f} |')
+    lines.append(f'| total | | {sum(r.wall for r in results.values()):.0f} (summed) | '
+                 f'{sum(r.cpu for r in results.values()):.0f} |')
     return '\n'.join(lines)
 
 
