@@ -34,6 +34,17 @@ class ConfidenceDetectionMixin:
                 self.loss_det.loss_name: self.loss_det(det, self._image_labels(data_samples,
                                                                                masks))}
 
+    def _head_logits(self, feats: List[Tensor], size, detection_head) -> Dict[str, Tensor]:
+        """Map, confidence and detection logits of fused ``feats`` at ``size``."""
+        out = dict(seg=resize(self.decode_head(feats), size=size, mode='bilinear',
+                              align_corners=self.align_corners))
+        if self.conf_head is not None:
+            out['conf'] = resize(self.conf_head(feats), size=size, mode='bilinear',
+                                 align_corners=self.align_corners)
+            if detection_head is not None:
+                out['det'] = detection_head(out['seg'], out['conf'])
+        return out
+
     def _restore(self, x: Tensor, meta: dict) -> Tensor:
         """Undo padding/flip of one ``(1, C, H, W)`` map and resize it to ``ori_shape``."""
         h, w = x.shape[-2:]

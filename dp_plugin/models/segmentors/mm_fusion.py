@@ -4,7 +4,6 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from mmengine.registry import DefaultScope
 from mmengine.structures import PixelData
-from mmseg.models.utils import resize
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
@@ -149,16 +148,7 @@ class MMFusion(ConfidenceDetectionMixin, ForensicEncoderDecoder):
 
     def _heads(self, inputs: Tensor) -> Dict[str, Tensor]:
         """Localization, confidence and detection logits at input resolution."""
-        feats = self.extract_feat(inputs)
-        size = inputs.shape[2:]
-        out = dict(seg=resize(self.decode_head(feats), size=size, mode='bilinear',
-                              align_corners=self.align_corners))
-        if self.conf_head is not None:
-            out['conf'] = resize(self.conf_head(feats), size=size, mode='bilinear',
-                                 align_corners=self.align_corners)
-            if self.detection is not None:
-                out['det'] = self.detection(out['seg'], out['conf'])
-        return out
+        return self._head_logits(self.extract_feat(inputs), inputs.shape[2:], self.detection)
 
     # training ------------------------------------------------------------------------
     def _image_labels(self, data_samples: List[SegDataSample], masks: Tensor) -> Tensor:

@@ -4,7 +4,6 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 from mmengine.registry import DefaultScope
 from mmengine.structures import PixelData
-from mmseg.models.utils import resize
 from mmseg.structures import SegDataSample
 
 from dp_plugin.modalities import NoisePrintPP, build_modality
@@ -150,14 +149,7 @@ class TruFor(ConfidenceDetectionMixin, ForensicEncoderDecoder):
         """All head outputs at input resolution (logits), plus the modality map."""
         modality_map = self.extract_modalities(inputs)
         feats = self.extract_fused_feat(self.normalize_rgb(inputs), modality_map)
-        size = inputs.shape[2:]
-        out = dict(seg=resize(self.decode_head(feats), size=size, mode='bilinear',
-                              align_corners=self.align_corners))
-        if self.conf_head is not None:
-            out['conf'] = resize(self.conf_head(feats), size=size, mode='bilinear',
-                                 align_corners=self.align_corners)
-            if self.detection_head is not None:
-                out['det'] = self.detection_head(out['seg'], out['conf'])
+        out = self._head_logits(feats, inputs.shape[2:], self.detection_head)
         if with_modality:
             out['modality'] = modality_map
         return out
