@@ -47,7 +47,7 @@ CLAIMS = [
           {'geometric': [], 'none': ['model.flip=False'],
            'geometric + HP': ['model.input_highpass=0.1']}),
     Claim('localization', 'DiffusionPrint beats SRM and Noiseprint++ as the Lite '
-          'Baseline\'s modality (Table 4)', 'DP', ['SRM', 'NP++'], 'F1@0.5, all forged'),
+          'Baseline\'s modality (Table 2)', 'DP', ['SRM', 'NP++'], 'F1@0.5, all forged'),
     Claim('unseen_generator', f'DiffusionPrint pretrained without a generator still beats '
           f'Noiseprint++ (here also SRM) on it ({HELD_OUT}, held out of pretraining)', 'DP',
           ['SRM', 'NP++'], f'F1@0.5 on {HELD_OUT}'),
