@@ -15,7 +15,6 @@ stretched between its 1st and 99th percentiles.
 import argparse
 import os
 import sys
-import tempfile
 
 import numpy as np
 import torch
@@ -73,20 +72,14 @@ def render(feats: torch.Tensor, mode: str) -> np.ndarray:
 
 
 def write_png(path: str, rgb: np.ndarray) -> None:
-    """Write atomically (temp file + os.replace)."""
+    """Write ``rgb`` as a PNG atomically."""
     import cv2
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-', suffix=os.path.splitext(path)[1]
-                               or '.png')
-    os.close(fd)
-    try:
-        if not cv2.imwrite(tmp, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-            raise OSError(f'{path}: could not encode the picture')
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+    from dp_plugin.utils import atomic_write_bytes
+    ok, png = cv2.imencode('.png', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f'{path}: could not encode the picture')
+    atomic_write_bytes(path, png.tobytes())
 
 
 def modality_map(image: np.ndarray, cfg: dict, tile_size: int = 1024) -> torch.Tensor:

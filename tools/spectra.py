@@ -7,7 +7,6 @@ gen inpainted patches, one panel per generator, written as a PNG; prints the ban
     python tools/spectra.py data/sim/pretrain --out work_dirs/spectra.png
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -29,6 +28,7 @@ def main(argv=None) -> dict:
     import matplotlib.pyplot as plt
 
     from dp_plugin.simulate.spectra import PATCH_TYPES, dataset_spectra
+    from dp_plugin.utils import atomic_write
     res = dataset_spectra(args.root, patch=args.patch, nbins=args.bins, max_records=args.max_records,
                           progress=not args.no_progress)
     gens = sorted(res['generators'])
@@ -55,10 +55,8 @@ def main(argv=None) -> dict:
     axes[0][0].set_ylabel('power')
     fig.suptitle(f'Radial power spectra, band [0.2, 0.5]: {osp.basename(osp.normpath(args.root))}')
     fig.tight_layout()
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    tmp = args.out + '.tmp.png'
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, args.out)
+    with atomic_write(args.out) as fh:
+        fig.savefig(fh, dpi=110, format='png')
     plt.close(fig)
     if res['skipped']:
         print(f"{len(res['skipped'])} records skipped (unreadable); see messages above")

@@ -18,21 +18,20 @@ and says what was wrong and what was expected. The rules (documented in
 * empty, truncated and corrupt files, non-images, unreadable files and symbolic-link
   loops raise :class:`ImageReadError`.
 
-:func:`atomic_write` is the only way this project's tools write outputs: the data goes
-to a temporary file in the target folder and is renamed over the target with
-:func:`os.replace` once complete, so a crash never leaves a partial file.
+:func:`atomic_write` (re-exported from :mod:`dp_plugin.utils.atomic_io`) is how the
+project's tools write outputs, so a crash never leaves a partial file.
 """
-import contextlib
 import errno
 import os
 import os.path as osp
-import re
-import tempfile
 import warnings
 from dataclasses import dataclass, field
-from typing import IO, Iterator, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
+
+from dp_plugin.utils.atomic_io import (TEMP_MARKER, atomic_write,  # noqa: F401
+                                     remove_stale_temp_files)
 
 #: Default pixel limit (width * height) of :func:`read_image`: 100 MPix.
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -41,8 +40,6 @@ DEFAULT_MIN_SIZE = 32
 #: File extensions picked up when a folder is scanned (compared lower-case).
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.jpe', '.jfif', '.tif', '.tiff', '.bmp',
                     '.webp', '.gif', '.ppm', '.pgm', '.pbm', '.pnm')
-#: Marker in the names of temporary files written by :func:`atomic_write`.
-TEMP_MARKER = '.dp-tmp-'
 
 
 class ImageReadError(ValueError):
@@ -213,58 +210,4 @@ def read_mask(path: str, expected_hw: Optional[Tuple[int, int]] = None) -> np.nd
     return mask
 
 
-@contextlib.contextmanager
-def atomic_write(path: str, mode: str = 'wb') -> Iterator[IO]:
-    """Open a temporary file next to ``path``; rename it to ``path`` on success.
-
-    On any exception the temporary file is removed and ``path`` is untouched (an
-    existing file keeps its old content). The data is fsync-ed before the rename.
-    """
-    path = str(path)
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}{TEMP_MARKER}{os.getpid()}-',
-                               dir=folder)
-    try:
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-
-
-_TEMP_RE = re.compile(r'^\..+' + re.escape(TEMP_MARKER) + r'(\d+)-[^/]*$')
-
-
-def remove_stale_temp_files(folder: str) -> int:
-    """Delete temporary files of :func:`atomic_write` left by killed processes.
-
-    Only files whose writer process (pid in the name) no longer runs are removed.
-    Returns the number of removed files.
-    """
-    removed = 0
-    for root, _, files in os.walk(folder):
-        for name in files:
-            match = _TEMP_RE.match(name)
-            if not match or _pid_alive(int(match.group(1))):
-                continue
-            with contextlib.suppress(OSError):
-                os.remove(osp.join(root, name))
-                removed += 1
-    return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True

@@ -9,6 +9,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from dp_plugin.registry import HOOKS
+from dp_plugin.utils import atomic_write_bytes
 from .forgery_metric import probability_map
 
 
@@ -66,8 +67,8 @@ class ForgeryHeatmapHook(Hook):
             gt = sample.gt_sem_seg.data.squeeze().cpu().numpy() if 'gt_sem_seg' in sample else None
             stem = osp.splitext(osp.basename(path))[0]
             target = osp.join(self.out_dir, f'{meta.get("generator", "image")}_{stem}.png')
-            tmp = target + '.tmp.png'
-            if not cv2.imwrite(tmp, heatmap_overlay(image, prob, gt)):
-                print_log(f'ForgeryHeatmapHook: cannot write {target}', logger='current')
+            ok, png = cv2.imencode('.png', heatmap_overlay(image, prob, gt))
+            if not ok:
+                print_log(f'ForgeryHeatmapHook: cannot encode {target}', logger='current')
                 continue
-            os.replace(tmp, target)
+            atomic_write_bytes(target, png.tobytes())

@@ -1,8 +1,5 @@
 """Grouped forgery localization metric (generator x mask type)."""
 import json
-import os
-import os.path as osp
-import tempfile
 from collections import OrderedDict, defaultdict
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -13,6 +10,7 @@ from mmengine.logging import MMLogger, print_log
 from prettytable import PrettyTable
 
 from dp_plugin.registry import METRICS
+from dp_plugin.utils import atomic_write
 from . import functional as F
 
 LOC_KEYS = ('f1', 'f1_trufor', 'f1_best', 'auc', 'iou')
@@ -176,14 +174,5 @@ class ForgeryLocalizationMetric(BaseMetric):
                 return None
             return v
         rows = [{k: clean(v) for k, v in r.items()} for r in results]
-        folder = osp.dirname(osp.abspath(out_file))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
-        try:
-            with os.fdopen(fd, 'w', encoding='utf-8') as f:
-                json.dump(rows, f, indent=1)
-            os.replace(tmp, out_file)
-        except BaseException:
-            if osp.exists(tmp):
-                os.remove(tmp)
-            raise
+        with atomic_write(out_file, 'w') as f:
+            json.dump(rows, f, indent=1)

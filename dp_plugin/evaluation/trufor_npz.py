@@ -8,15 +8,13 @@ same keys are written here; the modality summary is stored under the model's
 ``modality_key`` (``np++`` for Noiseprint++, ``diffusionprint_l2`` = channel L2 norm
 for DiffusionPrint).
 """
-import os
-import os.path as osp
-import tempfile
 from typing import Dict, Union
 
 import numpy as np
 import torch
 from mmengine.structures import BaseDataElement
 
+from dp_plugin.utils import atomic_write
 from .forgery_metric import probability_map
 
 
@@ -49,14 +47,5 @@ def trufor_npz_arrays(sample: Union[dict, BaseDataElement],
 
 def write_npz_atomic(path: str, arrays: Dict[str, np.ndarray]) -> None:
     """``np.savez`` to ``path`` through a temporary file and a rename."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp_', suffix='.npz')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)

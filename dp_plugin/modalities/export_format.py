@@ -1,12 +1,12 @@
 """The project's own export format for a DnCNN backbone: safetensors + JSON metadata."""
 import json
-import os
-import tempfile
 from typing import Dict
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
+
+from dp_plugin.utils import atomic_write_bytes
 
 FORMAT_NAME = 'dp_plugin.modality'
 FORMAT_VERSION = 1
@@ -20,16 +20,7 @@ def save_modality_export(path: str, state_dict: Dict[str, torch.Tensor], meta: d
     """
     meta = dict(meta, format=FORMAT_NAME, format_version=FORMAT_VERSION)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-', suffix='.safetensors')
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write_bytes(path, save(tensors, metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)}))
 
 
 def read_export_metadata(path: str) -> dict:

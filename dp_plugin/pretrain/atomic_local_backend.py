@@ -4,28 +4,12 @@ mmengine's ``LocalBackend.put`` opens the checkpoint with ``'wb'`` and writes in
 so a run killed mid-save leaves a truncated ``epoch_N.pth``. Set
 ``default_hooks.checkpoint.backend_args=dict(backend='atomic_local')`` to use this one.
 """
-import os
-import tempfile
 from pathlib import Path
 from typing import Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
-
-def atomic_write_bytes(filepath: Union[str, Path], data: bytes) -> None:
-    """Write ``data`` to ``filepath`` via a synced temp file + ``os.replace`` (never partial)."""
-    folder = os.path.dirname(os.path.abspath(filepath))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, filepath)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+from dp_plugin.utils import atomic_write_bytes
 
 
 @register_backend('atomic_local')

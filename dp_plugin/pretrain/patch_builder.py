@@ -28,7 +28,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .atomic_local_backend import atomic_write_bytes
+from dp_plugin.utils import atomic_write_bytes
 
 CSV_COLUMNS = ('patch_path', 'master_index', 'image_stem', 'category', 'generator_model',
                'has_positive', 'positive_patch_paths')

@@ -8,13 +8,14 @@ spectral fingerprint (Durall et al., CVPR 2020; Zhang et al., WIFS 2019). They a
 *simulated* generators: no Stable Diffusion / FLUX weights are involved anywhere.
 """
 import json
-import os
 import os.path as osp
 from functools import lru_cache
 from typing import Dict, Tuple
 
 import torch
 from torch import nn
+
+from dp_plugin.utils import atomic_write_bytes
 
 #: name -> decoder upsampling family. The first three are the training generators.
 GENERATORS: Dict[str, str] = {
@@ -101,13 +102,10 @@ def save_generator(path: str, model: SimAutoencoder, prior_tensors: Dict[str, to
                    meta: dict) -> None:
     """Write autoencoder weights (float16, to keep the committed files small) and the latent
     prior (float32) to one safetensors file, atomically."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
     tensors = {f'ae.{k}': v.detach().half().contiguous() for k, v in model.state_dict().items()}
     tensors.update({f'prior.{k}': v.contiguous() for k, v in prior_tensors.items()})
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = path + '.tmp'
-    save_file(tensors, tmp, metadata={'dp_plugin_simulator': json.dumps(meta)})
-    os.replace(tmp, path)
+    atomic_write_bytes(path, save(tensors, metadata={'dp_plugin_simulator': json.dumps(meta)}))
 
 
 @lru_cache(maxsize=None)

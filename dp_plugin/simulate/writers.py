@@ -5,7 +5,6 @@ drawn from a generator seeded by ``(seed, item keys)``, so the same seed gives b
 files whatever the order of work or the subset of generators.
 """
 import json
-import os
 import os.path as osp
 import time
 import zlib
@@ -15,6 +14,7 @@ from typing import Dict, Iterable, Optional, Sequence
 import numpy as np
 import torch
 
+from dp_plugin.utils import atomic_write
 from .generators import CLASS_LABELS, GENERATORS, HELDOUT_GENERATORS, TRAIN_GENERATORS, check_generator
 from .inpaint import encode, generate, regenerate
 from .masks import make_mask, random_blob, random_rectangle
@@ -39,18 +39,13 @@ def item_rng(seed: int, *keys) -> np.random.Generator:
 def write_png(path: str, arr: np.ndarray) -> None:
     """Write a uint8 RGB or single-channel PNG atomically (temp file + rename)."""
     from PIL import Image
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    tmp = path + '.tmp'
-    Image.fromarray(np.ascontiguousarray(arr)).save(tmp, format='PNG')
-    os.replace(tmp, path)
+    with atomic_write(path) as fh:
+        Image.fromarray(np.ascontiguousarray(arr)).save(fh, format='PNG')
 
 
 def write_text(path: str, text: str) -> None:
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
+    with atomic_write(path, 'w') as f:
         f.write(text)
-    os.replace(tmp, path)
 
 
 def mask_png(mask: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ import sys
 
 import torch
 
-from dp_plugin.pretrain.atomic_local_backend import atomic_write_bytes
+from dp_plugin.utils import atomic_write_bytes
 
 
 def load_weights_only(path: str, hint: str = ''):

@@ -1,0 +1,78 @@
+"""Atomic file writes: data goes to a temporary file next to the target and is renamed
+over it with :func:`os.replace` once complete, so a crash never leaves a partial file.
+
+Every writer of this project goes through :func:`atomic_write` /
+:func:`atomic_write_bytes`; :func:`remove_stale_temp_files` sweeps the temporary files of
+killed writers (their names carry :data:`TEMP_MARKER` and the writer's pid).
+"""
+import contextlib
+import os
+import os.path as osp
+import re
+import tempfile
+from typing import IO, Iterator, Union
+
+#: Marker in the names of temporary files written by :func:`atomic_write`.
+TEMP_MARKER = '.dp-tmp-'
+
+
+@contextlib.contextmanager
+def atomic_write(path: str, mode: str = 'wb') -> Iterator[IO]:
+    """Open a temporary file next to ``path``; rename it to ``path`` on success.
+
+    On any exception the temporary file is removed and ``path`` is untouched (an
+    existing file keeps its old content). The data is fsync-ed before the rename.
+    """
+    path = str(path)
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}{TEMP_MARKER}{os.getpid()}-',
+                               dir=folder)
+    try:
+        with os.fdopen(fd, mode, **({} if 'b' in mode else {'encoding': 'utf-8'})) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+_TEMP_RE = re.compile(r'^\..+' + re.escape(TEMP_MARKER) + r'(\d+)-[^/]*$')
+
+
+def remove_stale_temp_files(folder: str) -> int:
+    """Delete temporary files of :func:`atomic_write` left by killed processes.
+
+    Only files whose writer process (pid in the name) no longer runs are removed.
+    Returns the number of removed files.
+    """
+    removed = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            match = _TEMP_RE.match(name)
+            if not match or _pid_alive(int(match.group(1))):
+                continue
+            with contextlib.suppress(OSError):
+                os.remove(osp.join(root, name))
+                removed += 1
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def atomic_write_bytes(path: Union[str, os.PathLike], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    with atomic_write(str(path)) as fh:
+        fh.write(data)
