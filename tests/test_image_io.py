@@ -28,9 +28,11 @@ def test_every_corpus_case_is_read_or_reported_in_one_line(corpus):
     assert len(expected) >= 20
     for name, exp in expected.items():
         if exp['outcome'] == 'ok':
-            rgb, _ = _read(root, name)
+            rgb, info = _read(root, name)
             assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3, name
             assert list(rgb.shape[:2]) == exp['shape'], name
+            if 'note' in exp:
+                assert any(exp['note'] in note for note in info.notes), (name, info.notes)
         else:
             with pytest.raises(ImageReadError) as info:
                 _read(root, name)
@@ -138,3 +140,20 @@ def test_killed_writer_leaves_only_a_stale_temp_file_that_is_swept(tmp_path):
     assert len(leftovers) == 1 and image_io.TEMP_MARKER in leftovers[0]
     assert remove_stale_temp_files(str(tmp_path)) == 1
     assert os.listdir(tmp_path) == []
+
+
+def test_frames_corrupt_signatures_and_bad_orientation_are_named(corpus):
+    """Issue 15 (minor): multi-frame files silently used frame 0; a recognisable but
+    corrupt PNG was "not an image"; orientation 42 was reported as "applied"."""
+    root, _ = corpus
+    for name in ('multipage.tif', 'animated.gif'):
+        first, info = _read(root, name)
+        with Image.open(osp.join(root, 'images', name)) as img:
+            assert img.n_frames == 3
+            np.testing.assert_array_equal(first, np.asarray(img.convert('RGB')))
+        assert any(n.startswith('frame 0 of 3 used') for n in info.notes), info.notes
+    with pytest.raises(ImageReadError, match='corrupt PNG'):
+        _read(root, 'corrupt_signature.png')
+    rgb, info = _read(root, 'exif_orientation_42.jpg')
+    assert rgb.shape == (64, 64, 3)
+    assert info.notes == ['invalid EXIF orientation 42 ignored (valid: 1-8)']
