@@ -30,13 +30,14 @@ setup(
     long_description=open('README.md').read() if osp.exists('README.md') else '',
     long_description_content_type='text/markdown',
     packages=find_packages(include=['dp_plugin', 'dp_plugin.*', 'adapters', 'adapters.*']),
+    py_modules=['dp_plugin_cli'],  # console-script launcher: parses before importing torch
     include_package_data=True,
     package_data={'dp_plugin.simulate': ['weights/*.safetensors']},
     python_requires='>=3.9',
     install_requires=['torch', 'torchvision'] + _requirements() + ['opencv-python-headless'],
     extras_require={'generate': ['diffusers==0.35.2', 'transformers==4.57.6', 'accelerate']},
     entry_points={'console_scripts': [
-        'dp-localize=dp_plugin.apis.localize_cli:main',
+        'dp-localize=dp_plugin_cli:localize',
         'dp-simulate=dp_plugin.simulate.cli:main',
     ]},
     license='Apache-2.0',

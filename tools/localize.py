@@ -3,9 +3,11 @@
 
 Example: ``python tools/localize.py photos/ -o maps/``; see docs/localize.md.
 """
+import os.path as osp
 import sys
 
-from dp_plugin.apis.localize_cli import main
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # the clone's launcher
+from dp_plugin_cli import localize  # noqa: E402  (options parsed before torch is imported)
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(localize())
