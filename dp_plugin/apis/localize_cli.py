@@ -330,11 +330,14 @@ def run(args, started: Optional[float] = None) -> int:
             meta['groups'] = _report_masks(say, rows, keys)
         meta['finished'] = _now()
         meta['interrupted'] = interrupted
+        summary_error = None
         try:
             write_summary(args.out, meta, rows)
-        except OSError as exc:
-            say(f'dp-localize: error: cannot write the summary: {exc}')
-            return 1
+        except OSError as exc:  # e.g. disk full: the per-image outputs are kept
+            summary_error = exc
+    if summary_error is not None:
+        say(f'dp-localize: error: cannot write the summary: {summary_error}')
+        return 1
     failed = sum(r['status'] == 'error' for r in rows)
     done = sum(r['status'] == 'ok' for r in rows)
     skipped = sum(r['status'] == 'skipped' for r in rows)
