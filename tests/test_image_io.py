@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from dp_plugin.apis import image_io
+from dp_plugin.utils import atomic_io
 from dp_plugin.apis.bad_input_corpus import make_bad_input_corpus
 from dp_plugin.apis.image_io import (ImageReadError, atomic_write, read_image, read_mask,
                                      remove_stale_temp_files)
@@ -127,13 +128,13 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
 
 def test_killed_writer_leaves_only_a_stale_temp_file_that_is_swept(tmp_path):
     target = tmp_path / 'out.npz'
-    code = ('import importlib.util, os, sys\n'  # image_io alone: no mmseg import
-            'spec = importlib.util.spec_from_file_location("image_io", sys.argv[2])\n'
-            'image_io = importlib.util.module_from_spec(spec)\n'
-            'spec.loader.exec_module(image_io)\n'
-            'with image_io.atomic_write(sys.argv[1]) as fh:\n'
+    code = ('import importlib.util, os, sys\n'  # atomic_io alone: no torch/mmseg import
+            'spec = importlib.util.spec_from_file_location("atomic_io", sys.argv[2])\n'
+            'atomic_io = importlib.util.module_from_spec(spec)\n'
+            'spec.loader.exec_module(atomic_io)\n'
+            'with atomic_io.atomic_write(sys.argv[1]) as fh:\n'
             '    fh.write(b"partial"); fh.flush(); os._exit(9)\n')
-    result = subprocess.run([sys.executable, '-c', code, str(target), image_io.__file__])
+    result = subprocess.run([sys.executable, '-c', code, str(target), atomic_io.__file__])
     assert result.returncode == 9
     assert not target.exists()
     leftovers = os.listdir(tmp_path)

@@ -110,38 +110,34 @@ def test_sweep_keeps_temp_files_of_live_writers(tmp_path):
     assert not live.exists()
 
 
-def test_second_run_does_not_break_a_running_writer(tiny_model, tmp_path):
-    """Issue 15.1: a run starting on an output folder leaves another process's
-    in-progress write alone, which then completes."""
+def test_two_concurrent_runs_on_one_folder_both_finish_intact(tiny_model, tmp_path):
+    """Issue 15.1 "done when": two real ``dp-localize`` processes on one output folder
+    both finish with every output intact, and neither sweeps the temporary file of a
+    third process that is in the middle of a write there (on the old code both did, and
+    that write failed with FileNotFoundError)."""
+    images = _images(tmp_path / 'in', names=[f'{i}.png' for i in range(4)])
     out = tmp_path / 'out'
     out.mkdir()
-    target = out / 'other_run.npz'
-    writer = subprocess.Popen([sys.executable, '-c', _HOLDING_WRITER, str(target), ATOMIC_IO],
+    held = out / 'held.npz'
+    writer = subprocess.Popen([sys.executable, '-c', _HOLDING_WRITER, str(held), ATOMIC_IO],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert writer.stdout.readline().strip() == 'writing'
-        assert _run(tiny_model, _images(tmp_path / 'in', names=('a.png',)), '-o', out,
-                    '--no-overlay') == 0
-        _, _ = writer.communicate('\n', timeout=60)
+        cmd = [sys.executable, osp.join(REPO, 'tools', 'localize.py'), str(images), '-o',
+               str(out), '--config', tiny_model['config'], '--checkpoint',
+               tiny_model['checkpoint'], '--device', 'cpu', '--threads', '1', '--overwrite']
+        env = dict(os.environ, PYTHONPATH=REPO, PYTHONWARNINGS='ignore')
+        runs = [subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+                for _ in range(2)]
+        results = [(p.wait(timeout=600), p.stderr.read()) for p in runs]
+        writer.communicate('\n', timeout=60)
     finally:
-        writer.kill() if writer.poll() is None else None
-    assert writer.returncode == 0
-    assert target.read_bytes() == b'first half second half'
-
-
-def test_two_concurrent_runs_on_one_folder_both_finish_intact(tiny_model, tmp_path):
-    """Issue 15.1 "done when": two real ``dp-localize`` processes on one output folder."""
-    images = _images(tmp_path / 'in', names=[f'{i}.png' for i in range(4)])
-    out = tmp_path / 'out'
-    cmd = [sys.executable, osp.join(REPO, 'tools', 'localize.py'), str(images), '-o', str(out),
-           '--config', tiny_model['config'], '--checkpoint', tiny_model['checkpoint'],
-           '--device', 'cpu', '--threads', '1', '--overwrite']
-    env = dict(os.environ, PYTHONPATH=REPO, PYTHONWARNINGS='ignore')
-    runs = [subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
-            for _ in range(2)]
-    results = [(p.wait(timeout=300), p.stderr.read()) for p in runs]
+        if writer.poll() is None:
+            writer.kill()
     for rc, err in results:
         assert rc == 0, err
+    assert writer.returncode == 0
+    assert held.read_bytes() == b'first half second half'
     for i in range(4):
         with np.load(out / f'{i}.png.npz') as npz:
             assert npz['map'].shape == (48, 64)
