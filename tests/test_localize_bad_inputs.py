@@ -19,6 +19,9 @@ from dp_plugin.utils import atomic_io
 from dp_plugin.utils.atomic_io import TEMP_MARKER, atomic_write, remove_stale_temp_files
 from test_localize_cli import TINY_CONFIG  # noqa: F401  (the tests' tiny model config)
 
+#: The simulator's first training generator (the TGIF ``{gen}`` of the test layout).
+GEN = 'simnn'
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ATOMIC_IO = atomic_io.__file__
 
@@ -259,30 +262,13 @@ def test_missing_mask_source_is_a_usage_error(tiny_model, tmp_path, capsys):
 
 
 def _tgif_tree(root, size=64):
-    """A TGIF/TGIF2 FR layout like ``dp-simulate``'s testing split: 2 sources, masks of
-    two types, one generator, lists in ``lists/``; one mask deliberately missing."""
-    rng = np.random.default_rng(3)
-    lines = {}
-    for iid in ('000000000001', '000000000002'):
-        orig = f'original/testing/{iid}_orig_{size}.png'
-        _images(osp.dirname(osp.join(root, orig)), names=(osp.basename(orig),), size=(size, size))
-        lines.setdefault('testing_auth', []).append(f'{orig} None 0')
-        for mask_type in ('segm', 'random'):
-            mask = np.zeros((size, size), np.uint8)
-            top = int(rng.integers(0, size // 2))
-            mask[top:top + size // 3, 8:40] = 255
-            mpath = f'masks/testing/{iid}_mask_{mask_type}_{size}.png'
-            fpath = f'sd2-fr/testing/{iid}_mask_{mask_type}.png_sd2-{size}_0.png'
-            os.makedirs(osp.dirname(osp.join(root, mpath)), exist_ok=True)
-            if (iid, mask_type) != ('000000000002', 'random'):
-                Image.fromarray(mask).save(osp.join(root, mpath))
-            _images(osp.dirname(osp.join(root, fpath)), names=(osp.basename(fpath),),
-                    size=(size, size), seed=int(iid) * 7 + len(mask_type))
-            lines.setdefault(f'testing_sd2_{mask_type}', []).append(f'{fpath} {mpath} 1')
-    os.makedirs(osp.join(root, 'lists'))
-    for name, entries in lines.items():
-        with open(osp.join(root, 'lists', f'{name}.txt'), 'w') as fh:
-            fh.write(''.join(e + '\n' for e in entries))
+    """``dp-simulate``'s localization set (TGIF/TGIF2 FR layout, lists in ``lists/``):
+    testing split of 2 sources x 2 mask types, one generator; one mask removed."""
+    from dp_plugin.simulate.writers import TRAIN_GENERATORS, build_localization_set
+    build_localization_set(str(root), n_train=0, n_val=0, n_test=2, size=size,
+                           generators=TRAIN_GENERATORS[:1], progress=False)
+    assert TRAIN_GENERATORS[0] == GEN
+    os.remove(osp.join(str(root), 'masks', 'testing', f'000000000002_mask_random_{size}.png'))
     return root
 
 
@@ -292,26 +278,27 @@ def test_tgif_masks_folder_and_lists_give_per_group_f1(tiny_model, tmp_path, cap
     ``{id}_mask_{type}_{S}.png`` (data.md 2d); originals need no mask."""
     root = str(_tgif_tree(tmp_path / 'tgif'))
     out = tmp_path / 'out'
-    assert _run(tiny_model, osp.join(root, 'sd2-fr'), osp.join(root, 'original'), '-o', out,
+    fr_dir, orig_dir = osp.join(root, f'{GEN}-fr'), osp.join(root, 'original', 'testing')
+    assert _run(tiny_model, fr_dir, orig_dir, '-o', out,
                 '--masks', osp.join(root, 'masks'), '--no-overlay') == 0
     err = capsys.readouterr().err
     assert 'WARNING --masks: 3 of 4 masks found (2 authentic images need none)' in err
-    assert 'sd2' in err and 'segm' in err
+    assert f'{GEN} ' in err and 'segm' in err  # the per-group table
     summary = _summary(out)
     rows = {osp.basename(r['input']): r for r in summary['images']}
-    fr = rows['000000000001_mask_segm.png_sd2-64_0.png']
+    fr = rows[f'000000000001_mask_segm.png_{GEN}-64_0.png']
     assert fr['mask'].endswith('masks/testing/000000000001_mask_segm_64.png')
-    assert (fr['generator'], fr['mask_type'], fr['label']) == ('sd2', 'segm', 1)
+    assert (fr['generator'], fr['mask_type'], fr['label']) == (GEN, 'segm', 1)
     assert fr['f1'] is not None
     assert rows['000000000001_orig_64.png']['label'] == 0
     groups = {(g['generator'], g['mask_type']): g for g in summary['groups']}
-    assert groups[('sd2', 'segm')]['n'] == 2 and groups[('sd2', 'random')]['n'] == 1
+    assert groups[(GEN, 'segm')]['n'] == 2 and groups[(GEN, 'random')]['n'] == 1
     assert groups[('all', 'all')]['n'] == 3
 
-    lists = [osp.join(root, 'lists', n) for n in sorted(os.listdir(osp.join(root, 'lists')))]
+    lists = [osp.join(root, 'lists', n) for n in ('testing_auth.txt', f'testing_{GEN}_segm.txt',
+                                                  f'testing_{GEN}_random.txt')]
     out2 = tmp_path / 'out2'
-    assert _run(tiny_model, osp.join(root, 'sd2-fr'), osp.join(root, 'original'), '-o', out2,
-                '--no-overlay', '--masks', *lists) == 0
+    assert _run(tiny_model, fr_dir, orig_dir, '-o', out2, '--no-overlay', '--masks', *lists) == 0
     by_list = {(g['generator'], g['mask_type']): g for g in _summary(out2)['groups']}
     assert by_list == groups
 
@@ -322,14 +309,14 @@ def test_per_group_f1_equals_the_metric_of_tools_test(tiny_model, tmp_path):
     from dp_plugin.evaluation import ForgeryLocalizationMetric
     root = str(_tgif_tree(tmp_path / 'tgif'))
     out = tmp_path / 'out'
-    _run(tiny_model, osp.join(root, 'sd2-fr'), '-o', out, '--no-overlay', '--threshold',
+    _run(tiny_model, osp.join(root, f'{GEN}-fr'), '-o', out, '--no-overlay', '--threshold',
          '0.5', '--masks', osp.join(root, 'masks'))
     summary = _summary(out)
     metric = ForgeryLocalizationMetric(threshold=0.5)
     for row in summary['images']:
         if not row.get('mask'):
             continue
-        with np.load(osp.join(out, osp.relpath(row['input'], osp.join(root, 'sd2-fr'))
+        with np.load(osp.join(out, osp.relpath(row['input'], osp.join(root, f'{GEN}-fr'))
                               + '.npz')) as npz:
             prob = npz['map']
         gt = (np.asarray(Image.open(row['mask'])) > 0).astype(np.int64)
@@ -347,7 +334,7 @@ def test_per_group_f1_equals_the_metric_of_tools_test(tiny_model, tmp_path):
 def test_overlay_shows_the_ground_truth_beside_the_map(tiny_model, tmp_path):
     """Issue 12.6: with a known mask the figure gets a ground-truth panel."""
     root = str(_tgif_tree(tmp_path / 'tgif'))
-    image = osp.join(root, 'sd2-fr', 'testing', '000000000001_mask_segm.png_sd2-64_0.png')
+    image = osp.join(root, f'{GEN}-fr', 'testing', f'000000000001_mask_segm.png_{GEN}-64_0.png')
     plain, with_gt = tmp_path / 'plain', tmp_path / 'gt'
     _run(tiny_model, image, '-o', plain)
     _run(tiny_model, image, '-o', with_gt, '--masks', osp.join(root, 'masks'))
