@@ -17,7 +17,7 @@ from dp_plugin.apis import localize_cli
 from dp_plugin.apis.localize_cli import main
 from dp_plugin.utils import atomic_io
 from dp_plugin.utils.atomic_io import TEMP_MARKER, atomic_write, remove_stale_temp_files
-from test_localize_cli import TINY_CONFIG  # noqa: F401  (the tests' tiny model config)
+from test_localize_cli import one_thread, tiny_model  # noqa: F401  (shared fixtures)
 
 #: The simulator's first training generator (the TGIF ``{gen}`` of the test layout).
 GEN = 'simnn'
@@ -26,35 +26,20 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ATOMIC_IO = atomic_io.__file__
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope='module')
-def tiny_model(tmp_path_factory):
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
-    from dp_plugin.registry import MODELS
-    folder = tmp_path_factory.mktemp('model')
-    config = folder / 'config.py'
-    config.write_text(TINY_CONFIG)
-    init_default_scope('dp_plugin')
-    torch.manual_seed(0)
-    state = MODELS.build(Config.fromfile(str(config)).model).state_dict()
-    torch.save(state, folder / 'model.pth')
+def models(tiny_model):
+    """The tests' tiny model, another checkpoint of it and one with NaN weights."""
+    config, checkpoint = tiny_model
+    folder = osp.dirname(checkpoint)
+    state = torch.load(checkpoint, weights_only=True)
     torch.manual_seed(1)
-    other = MODELS.build(Config.fromfile(str(config)).model).state_dict()
-    torch.save(other, folder / 'other.pth')
+    torch.save({k: v + 0.1 * torch.randn_like(v) if v.is_floating_point() else v
+                for k, v in state.items()}, osp.join(folder, 'other.pth'))
     nan_state = {k: v.clone() for k, v in state.items()}
     nan_state['decode_head.conv_seg.weight'].fill_(float('nan'))
-    torch.save(nan_state, folder / 'nan.pth')
-    return dict(config=str(config), checkpoint=str(folder / 'model.pth'),
-                other=str(folder / 'other.pth'), nan=str(folder / 'nan.pth'))
+    torch.save(nan_state, osp.join(folder, 'nan.pth'))
+    return dict(config=config, checkpoint=checkpoint, other=osp.join(folder, 'other.pth'),
+                nan=osp.join(folder, 'nan.pth'))
 
 
 def _run(model, *args, checkpoint=None):
@@ -113,7 +98,7 @@ def test_sweep_keeps_temp_files_of_live_writers(tmp_path):
     assert not live.exists()
 
 
-def test_two_concurrent_runs_on_one_folder_both_finish_intact(tiny_model, tmp_path):
+def test_two_concurrent_runs_on_one_folder_both_finish_intact(models, tmp_path):
     """Issue 15.1 "done when": two real ``dp-localize`` processes on one output folder
     both finish with every output intact, and neither sweeps the temporary file of a
     third process that is in the middle of a write there (on the old code both did, and
@@ -127,8 +112,8 @@ def test_two_concurrent_runs_on_one_folder_both_finish_intact(tiny_model, tmp_pa
     try:
         assert writer.stdout.readline().strip() == 'writing'
         cmd = [sys.executable, osp.join(REPO, 'tools', 'localize.py'), str(images), '-o',
-               str(out), '--config', tiny_model['config'], '--checkpoint',
-               tiny_model['checkpoint'], '--device', 'cpu', '--threads', '1', '--overwrite']
+               str(out), '--config', models['config'], '--checkpoint',
+               models['checkpoint'], '--device', 'cpu', '--threads', '1', '--overwrite']
         env = dict(os.environ, PYTHONPATH=REPO, PYTHONWARNINGS='ignore')
         runs = [subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
                 for _ in range(2)]
@@ -151,13 +136,13 @@ def test_two_concurrent_runs_on_one_folder_both_finish_intact(tiny_model, tmp_pa
 
 
 # ---------------------------------------------------------------- 15.2 NaN maps
-def test_nan_maps_are_reported_per_image_and_the_summary_is_written(tiny_model, tmp_path):
+def test_nan_maps_are_reported_per_image_and_the_summary_is_written(models, tmp_path):
     """Issue 15.2: NaN maps were reported ok, then ``json.dump(allow_nan=False)`` raised
     in the summary write: no summary.json/csv, on every rerun."""
     images = _images(tmp_path / 'in')
     out = tmp_path / 'out'
     for _ in range(2):
-        assert _run(tiny_model, images, '-o', out, checkpoint=tiny_model['nan']) == 1
+        assert _run(models, images, '-o', out, checkpoint=models['nan']) == 1
         rows = _summary(out)['images']
         assert [r['status'] for r in rows] == ['error', 'error']
         assert all('non-finite' in r['error'] for r in rows)
@@ -166,12 +151,12 @@ def test_nan_maps_are_reported_per_image_and_the_summary_is_written(tiny_model, 
 
 
 # ---------------------------------------------------------------- 15.3 non-UTF-8 names
-def test_non_utf8_file_name_is_processed_and_reported(tiny_model, tmp_path):
+def test_non_utf8_file_name_is_processed_and_reported(models, tmp_path):
     """Issue 15.3: a name that is not valid UTF-8 failed its image, then the CSV writer
     raised: no summary for the whole batch."""
     images = _images(tmp_path / 'in', names=('good.png', b'caf\xe9.png'))
     out = tmp_path / 'out'
-    assert _run(tiny_model, images, '-o', out) == 0
+    assert _run(models, images, '-o', out) == 0
     rows = _summary(out)['images']
     assert sorted(r['status'] for r in rows) == ['ok', 'ok']
     assert any(r['input'].endswith('caf\\xe9.png') for r in rows)
@@ -181,29 +166,29 @@ def test_non_utf8_file_name_is_processed_and_reported(tiny_model, tmp_path):
 
 
 # ---------------------------------------------------------------- 15.4 stale outputs
-def test_outputs_of_another_model_threshold_or_input_are_recomputed(tiny_model, tmp_path):
+def test_outputs_of_another_model_threshold_or_input_are_recomputed(models, tmp_path):
     """Issue 15.4: the skip-if-done check ignored model, threshold and image: a rerun
     with another checkpoint "skipped" everything."""
     images = _images(tmp_path / 'in', names=('a.png',))
     out = tmp_path / 'out'
 
     def status(*extra, checkpoint=None):
-        _run(tiny_model, images, '-o', out, *extra, checkpoint=checkpoint)
+        _run(models, images, '-o', out, *extra, checkpoint=checkpoint)
         return _summary(out)['images'][0]['status']
 
     assert status() == 'ok'
     assert status() == 'skipped'
-    assert status(checkpoint=tiny_model['other']) == 'ok'
+    assert status(checkpoint=models['other']) == 'ok'
     with np.load(out / 'a.png.npz') as npz:
         record = json.loads(str(npz['dp_provenance']))
-    assert record['checkpoint_sha256'] == localize_cli.file_sha256(tiny_model['other'])
-    assert status('--threshold', '0.3', checkpoint=tiny_model['other']) == 'ok'
-    assert status('--threshold', '0.3', checkpoint=tiny_model['other']) == 'skipped'
+    assert record['checkpoint_sha256'] == localize_cli.file_sha256(models['other'])
+    assert status('--threshold', '0.3', checkpoint=models['other']) == 'ok'
+    assert status('--threshold', '0.3', checkpoint=models['other']) == 'skipped'
     _images(images, names=('a.png',), seed=5)  # same name, new content
-    assert status('--threshold', '0.3', checkpoint=tiny_model['other']) == 'ok'
+    assert status('--threshold', '0.3', checkpoint=models['other']) == 'ok'
 
 
-def test_foreign_npz_is_not_accepted_as_done(tiny_model, tmp_path):
+def test_foreign_npz_is_not_accepted_as_done(models, tmp_path):
     """Issue 15.4: a foreign 3x3 ``.npz`` (plus mask and figure) was accepted for a
     larger image."""
     images = _images(tmp_path / 'in', names=('a.png',), size=(64, 64))
@@ -212,50 +197,50 @@ def test_foreign_npz_is_not_accepted_as_done(tiny_model, tmp_path):
     np.savez(out / 'a.png.npz', map=np.zeros((3, 3), np.float32), imgsize=np.array([3, 3]))
     Image.fromarray(np.zeros((3, 3), np.uint8)).save(out / 'a.png.mask.png')
     Image.fromarray(np.zeros((3, 3, 3), np.uint8)).save(out / 'a.png.overlay.png')
-    assert _run(tiny_model, images, '-o', out) == 0
+    assert _run(models, images, '-o', out) == 0
     assert _summary(out)['images'][0]['status'] == 'ok'
     with np.load(out / 'a.png.npz') as npz:
         assert npz['map'].shape == (64, 64)
 
 
 # ---------------------------------------------------------------- 15.5-15.7 discovery
-def test_output_folder_equal_to_the_input_folder_is_not_read_back(tiny_model, tmp_path):
+def test_output_folder_equal_to_the_input_folder_is_not_read_back(models, tmp_path):
     """Issue 15.5: ``-o`` equal to an input folder fed the outputs back (2 -> 6 -> 14)."""
     folder = _images(tmp_path / 'photos')
     for _ in range(3):
-        assert _run(tiny_model, folder, '-o', folder) == 0
+        assert _run(models, folder, '-o', folder) == 0
         assert len(_summary(folder)['images']) == 2
-    assert _run(tiny_model, f'{folder}/*.png', '-o', folder) == 0
+    assert _run(models, f'{folder}/*.png', '-o', folder) == 0
     assert len(_summary(folder)['images']) == 2
 
 
-def test_outputs_never_leave_the_output_folder(tiny_model, tmp_path, monkeypatch):
+def test_outputs_never_leave_the_output_folder(models, tmp_path, monkeypatch):
     """Issue 15.6: ``in/*/../../victim.png`` wrote outputs outside ``-o``."""
     monkeypatch.chdir(tmp_path)
     _images(tmp_path / 'in' / 'sub')
     _images(tmp_path, names=('victim.png',))
     before = set(os.listdir(tmp_path))
-    assert _run(tiny_model, 'in/*/../../victim.png', 'in/sub', '-o', 'maps/out') == 0
+    assert _run(models, 'in/*/../../victim.png', 'in/sub', '-o', 'maps/out') == 0
     assert set(os.listdir(tmp_path)) == before | {'maps'}
     real_out = osp.realpath('maps/out')
     for row in _summary('maps/out')['images']:
         assert osp.realpath(row['output']).startswith(real_out + os.sep)
 
 
-def test_a_glob_matching_nothing_adds_no_root(tiny_model, tmp_path):
+def test_a_glob_matching_nothing_adds_no_root(models, tmp_path):
     """Issue 15.7: a glob matching nothing still added a root, moving every other output
     one level down."""
     folder = _images(tmp_path / 'data' / 'photos')
     out = tmp_path / 'out'
-    assert _run(tiny_model, folder, str(tmp_path / 'data' / 'none' / '*.jpg'), '-o', out) == 1
+    assert _run(models, folder, str(tmp_path / 'data' / 'none' / '*.jpg'), '-o', out) == 1
     assert osp.isfile(out / 'a.png.npz') and osp.isfile(out / 'b.png.npz')
 
 
 # ---------------------------------------------------------------- 15.8 / 12.6 masks
-def test_missing_mask_source_is_a_usage_error(tiny_model, tmp_path, capsys):
+def test_missing_mask_source_is_a_usage_error(models, tmp_path, capsys):
     """Issue 15.8: ``--masks /nonexistent`` gave rc 0, no F1 and no warning."""
     images = _images(tmp_path / 'in')
-    status = _run(tiny_model, images, '-o', tmp_path / 'out', '--masks', tmp_path / 'nowhere')
+    status = _run(models, images, '-o', tmp_path / 'out', '--masks', tmp_path / 'nowhere')
     assert status == 2
     assert 'no such folder or list file' in capsys.readouterr().err
     assert not (tmp_path / 'out' / 'a.png.npz').exists()  # refused before any work
@@ -272,14 +257,14 @@ def _tgif_tree(root, size=64):
     return root
 
 
-def test_tgif_masks_folder_and_lists_give_per_group_f1(tiny_model, tmp_path, capsys):
+def test_tgif_masks_folder_and_lists_give_per_group_f1(models, tmp_path, capsys):
     """Issue 12.6: ``--masks`` silently matched nothing on the TGIF layout. The FR image
     ``{id}_mask_{type}.png_{gen}-{S}_{var}.png`` has the cropped mask
     ``{id}_mask_{type}_{S}.png`` (data.md 2d); originals need no mask."""
     root = str(_tgif_tree(tmp_path / 'tgif'))
     out = tmp_path / 'out'
     fr_dir, orig_dir = osp.join(root, f'{GEN}-fr'), osp.join(root, 'original', 'testing')
-    assert _run(tiny_model, fr_dir, orig_dir, '-o', out,
+    assert _run(models, fr_dir, orig_dir, '-o', out,
                 '--masks', osp.join(root, 'masks'), '--no-overlay') == 0
     err = capsys.readouterr().err
     assert 'WARNING --masks: 3 of 4 masks found (2 authentic images need none)' in err
@@ -298,18 +283,18 @@ def test_tgif_masks_folder_and_lists_give_per_group_f1(tiny_model, tmp_path, cap
     lists = [osp.join(root, 'lists', n) for n in ('testing_auth.txt', f'testing_{GEN}_segm.txt',
                                                   f'testing_{GEN}_random.txt')]
     out2 = tmp_path / 'out2'
-    assert _run(tiny_model, fr_dir, orig_dir, '-o', out2, '--no-overlay', '--masks', *lists) == 0
+    assert _run(models, fr_dir, orig_dir, '-o', out2, '--no-overlay', '--masks', *lists) == 0
     by_list = {(g['generator'], g['mask_type']): g for g in _summary(out2)['groups']}
     assert by_list == groups
 
 
-def test_per_group_f1_equals_the_metric_of_tools_test(tiny_model, tmp_path):
+def test_per_group_f1_equals_the_metric_of_tools_test(models, tmp_path):
     """Issue 12.6: the per-group mean F1 is the project's metric on the same maps
     (``ForgeryLocalizationMetric``, which ``tools/test.py`` runs)."""
     from dp_plugin.evaluation import ForgeryLocalizationMetric
     root = str(_tgif_tree(tmp_path / 'tgif'))
     out = tmp_path / 'out'
-    _run(tiny_model, osp.join(root, f'{GEN}-fr'), '-o', out, '--no-overlay', '--threshold',
+    _run(models, osp.join(root, f'{GEN}-fr'), '-o', out, '--no-overlay', '--threshold',
          '0.5', '--masks', osp.join(root, 'masks'))
     summary = _summary(out)
     metric = ForgeryLocalizationMetric(threshold=0.5)
@@ -331,13 +316,13 @@ def test_per_group_f1_equals_the_metric_of_tools_test(tiny_model, tmp_path):
         assert round(100 * group['f1'], 2) == pytest.approx(expected[name], abs=1e-9), name
 
 
-def test_overlay_shows_the_ground_truth_beside_the_map(tiny_model, tmp_path):
+def test_overlay_shows_the_ground_truth_beside_the_map(models, tmp_path):
     """Issue 12.6: with a known mask the figure gets a ground-truth panel."""
     root = str(_tgif_tree(tmp_path / 'tgif'))
     image = osp.join(root, f'{GEN}-fr', 'testing', f'000000000001_mask_segm.png_{GEN}-64_0.png')
     plain, with_gt = tmp_path / 'plain', tmp_path / 'gt'
-    _run(tiny_model, image, '-o', plain)
-    _run(tiny_model, image, '-o', with_gt, '--masks', osp.join(root, 'masks'))
+    _run(models, image, '-o', plain)
+    _run(models, image, '-o', with_gt, '--masks', osp.join(root, 'masks'))
     name = osp.basename(image) + '.overlay.png'
     width_plain = Image.open(plain / name).size[0]
     width_gt = Image.open(with_gt / name).size[0]
@@ -345,14 +330,14 @@ def test_overlay_shows_the_ground_truth_beside_the_map(tiny_model, tmp_path):
 
 
 # ---------------------------------------------------------------- 12.7 .npz convention
-def test_npz_opens_in_upstream_visualize_for_a_model_without_heads(tiny_model, tmp_path):
+def test_npz_opens_in_upstream_visualize_for_a_model_without_heads(models, tmp_path):
     """Issue 12.7: upstream TruFor ``visualize.py`` reads ``result['map']`` and
     ``result['conf']`` (``imshow`` with clim [0, 1]) and formats ``result['score']`` with
     ``'%.3f'`` unconditionally; it shows ``result['np++'][16:-16:5, 16:-16:5]`` when the
     key exists. A Lite Baseline file had no ``conf``/``score`` (KeyError upstream)."""
     images = _images(tmp_path / 'in', names=('a.png',))
     out = tmp_path / 'out'
-    assert _run(tiny_model, images, '-o', out) == 0
+    assert _run(models, images, '-o', out) == 0
     with np.load(out / 'a.png.npz', allow_pickle=False) as result:
         assert result['map'].shape == result['conf'].shape == (48, 64)
         assert np.isnan(result['conf']).all()  # no confidence head: "not available"
@@ -362,7 +347,7 @@ def test_npz_opens_in_upstream_visualize_for_a_model_without_heads(tiny_model, t
 
 
 # ---------------------------------------------------------------- 15.11 / 15.12 options
-def test_unusable_output_folder_is_refused_before_the_model_loads(tiny_model, tmp_path,
+def test_unusable_output_folder_is_refused_before_the_model_loads(models, tmp_path,
                                                                   monkeypatch, capsys):
     """Issue 15.11: ``-o`` a file gave a traceback; a read-only folder failed only after
     inference on every image."""
@@ -375,14 +360,14 @@ def test_unusable_output_folder_is_refused_before_the_model_loads(tiny_model, tm
     images = _images(tmp_path / 'in')
     a_file = tmp_path / 'taken'
     a_file.write_text('not a folder')
-    assert _run(tiny_model, images, '-o', a_file) == 2
+    assert _run(models, images, '-o', a_file) == 2
     assert 'exists and is not a folder' in capsys.readouterr().err
 
     def read_only(*args, **kwargs):  # what mkstemp meets on a read-only file system
         raise OSError(30, 'Read-only file system')
 
     monkeypatch.setattr(localize_cli.tempfile, 'mkstemp', read_only)
-    assert _run(tiny_model, images, '-o', tmp_path / 'ro') == 2
+    assert _run(models, images, '-o', tmp_path / 'ro') == 2
     assert 'is not writable: Read-only file system' in capsys.readouterr().err
 
 
@@ -445,12 +430,12 @@ def test_cli_defaults_are_the_library_defaults():
     assert localize_args.DEFAULT_MIN_SIZE == image_io.DEFAULT_MIN_SIZE
 
 
-def test_first_map_is_timed_as_startup_plus_load_plus_inference(tiny_model, tmp_path):
+def test_first_map_is_timed_as_startup_plus_load_plus_inference(models, tmp_path):
     """Issue 13.5: the first map of an image is reported as start-up + model load +
     first image."""
     images = _images(tmp_path / 'in', names=('a.png',))
     started = time.perf_counter()
-    assert _run(tiny_model, images, '-o', tmp_path / 'out') == 0
+    assert _run(models, images, '-o', tmp_path / 'out') == 0
     timing = _summary(tmp_path / 'out')['timing']
     assert timing['first_map_seconds'] == pytest.approx(
         timing['startup_seconds'] + timing['model_load_seconds']
