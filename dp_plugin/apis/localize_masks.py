@@ -90,9 +90,11 @@ class MaskSources:
         else:
             raise MaskSourceError(f'--masks {list_file}: none of its images exists relative '
                                   f'to {osp.dirname(folder)} or {folder}')
-        for e in entries:
+        for e in entries:  # a listed mask that does not exist counts as not found
+            mask = e['seg_map_path'] if e['seg_map_path'] and osp.lexists(e['seg_map_path']) \
+                else None
             self.listed[osp.realpath(e['img_path'])] = GroundTruth(
-                e['seg_map_path'], e['label'], e['generator'], e['mask_type'])
+                mask, e['label'], e['generator'], e['mask_type'])
 
     def _named(self, name: str, image_dir: str) -> Optional[str]:
         candidates = self._by_name.get(name, [])

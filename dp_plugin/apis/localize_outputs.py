@@ -148,10 +148,11 @@ def _clean(value):
 
 
 def group_means(rows: Sequence[dict], keys: Sequence[str]) -> List[dict]:
-    """Mean of each metric in ``keys`` per generator x mask type over forged images
-    (rows with ``label`` 1 and a value), plus ``all`` rows, as ``tools/test.py``
-    averages them (per-image mean, NaN / missing values left out)."""
-    forged = [r for r in rows if r.get('label') == 1 and r.get('status') in ('ok', 'skipped')]
+    """Mean of each metric in ``keys`` per generator x mask type over forged images with a
+    mask (``label`` 1), plus ``all`` rows, as ``tools/test.py`` averages them (per-image
+    mean, NaN values left out)."""
+    forged = [r for r in rows if r.get('label') == 1 and r.get('mask')
+              and r.get('status') in ('ok', 'skipped')]
     groups = defaultdict(list)
     for r in forged:
         groups[(r.get('generator', 'unknown'), r.get('mask_type', 'unknown'))].append(r)
