@@ -138,6 +138,9 @@ def make_bad_input_corpus(root: str) -> Dict[str, dict]:
         note='invalid EXIF orientation 42 ignored', **ok)
     put(os.fsdecode(b'latin1_\xe9t\xe9.png'), png, 'ok', **ok)  # not valid UTF-8
     put('long_' + 'n' * 231 + '.png', png, 'ok', **ok)  # 240 characters
+    if hasattr(os, 'mkfifo'):  # opening it would block a reader for ever
+        os.mkfifo(osp.join(images, 'named_pipe.png'))
+        expected['named_pipe.png'] = dict(outcome='error', message='not a regular file')
     with open(osp.join(images, 'README.txt'), 'w') as fh:
         fh.write('Files without an image extension are not picked up from folders.\n')
 

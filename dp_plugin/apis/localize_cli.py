@@ -157,10 +157,12 @@ def process_image(localizer, path: str, rel: str, args, run_record: dict,
     row = {'input': path, 'output': osp.join(args.out, rel), 'notes': ''}
     paths = output_paths(args.out, rel, overlay=not args.no_overlay)
     start = time.perf_counter()
-    try:
-        input_sha = file_sha256(path)
-    except OSError:
-        input_sha = None  # read_image below says what is wrong with the file
+    input_sha = None  # a special file (FIFO, device) is never opened: read_image refuses it
+    if osp.isfile(path):
+        try:
+            input_sha = file_sha256(path)
+        except OSError:
+            pass  # read_image below says what is wrong with the file
     if not args.overwrite and input_sha and all(osp.exists(p) for p in paths.values()):
         previous = load_previous(paths['npz'], run_record, input_sha)
         if previous is not None:
