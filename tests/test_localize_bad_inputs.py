@@ -376,7 +376,6 @@ def test_unusable_output_folder_is_refused_before_the_model_loads(models, tmp_pa
     (['--threads', 'many'], '--threads must be an integer'),
     (['--tile', '16'], '--tile must be 0 (no tiling) or >= 64'),
     (['--tile', '256', '--tile-overlap', '256'], '--tile-overlap must be < --tile'),
-    (['--threshold', '1.5'], '--threshold must be in [0, 1]'),
     (['--max-mpix', '0'], '--max-mpix must be in (0'),
     (['--min-size', '0'], '--min-size must be >= 1'),
     (['--cfg-options', 'model.x'], 'expects KEY=VALUE'),
