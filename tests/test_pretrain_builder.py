@@ -144,7 +144,7 @@ def test_counts_follow_the_paper_formulas(tmp_path):
         {k: v for k, v in two.items() if k != 'timing'}
     t = two['timing']
     assert t['jobs'] == 2 and t['images'] == 3 + 3 * 2 and t['images_per_s'] > 0
-    assert t['projected_dragon_s'] > 0
+    assert t['projected_dragon_s'] > 0 and 0 < t['projected_dragon_idle_s']
     assert 'Dragon' in patch_builder.format_summary(two)
 
 

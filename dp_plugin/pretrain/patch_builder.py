@@ -293,15 +293,16 @@ def _csv_line(row: dict) -> str:
 
 
 def _extract_timed(group: Group, opts: BuildOptions) -> tuple:
-    """``(rows, patches, error or None, seconds)`` of one group (runs in the workers)."""
-    t0 = time.perf_counter()
+    """``(rows, patch bytes, error or None, seconds)`` of one group (runs in the
+    workers); seconds are this process's CPU time."""
+    t0 = time.process_time()
     try:
         rows, patches = extract_group(group, opts)
         err = None
     except (OSError, ValueError) as exc:
         rows, patches, err = [], [], f'{group.key}: {exc}'
     block = np.stack(patches).astype(np.uint8, copy=False).tobytes() if rows else b''
-    return rows, block, err, time.perf_counter() - t0
+    return rows, block, err, time.process_time() - t0
 
 
 def _worker(args: tuple) -> tuple:
@@ -317,7 +318,7 @@ def _extracted(todo: Sequence[Group], opts: BuildOptions, jobs: int):
     ctx = multiprocessing.get_context('fork' if 'fork' in multiprocessing.get_all_start_methods()
                                       else 'spawn')
     with ctx.Pool(jobs) as pool:
-        yield from pool.imap(_worker, ((g, opts) for g in todo), chunksize=1)
+        yield from pool.imap(_worker, ((g, opts) for g in todo), chunksize=4)
 
 
 def build_patches(manifest: str, out_dir: str, opts: Optional[BuildOptions] = None,
@@ -371,7 +372,7 @@ def build_patches(manifest: str, out_dir: str, opts: Optional[BuildOptions] = No
 
     counts = Counter({tuple(k.split('|')): v for k, v in state['counts'].items()})
     todo = groups[state['groups_done']:]
-    seconds: Counter = Counter()  # worker seconds per category, this run
+    seconds: Counter = Counter()  # extraction CPU seconds per category, this run
     done: Counter = Counter()
     bar = None
     if progress:
@@ -423,23 +424,25 @@ DRAGON_LAYOUT = dict(real=10000, generated=30000)
 
 
 def timing(wall: float, seconds: Counter, done: Counter, jobs: int) -> dict:
-    """Images/s of this run and the projected wall time of :data:`DRAGON_LAYOUT`.
+    """Images/s of this run and the projected time of :data:`DRAGON_LAYOUT`.
 
-    Each category's per-image cost is its mean extraction time (a real image reads
-    K + 2 files, a generated one 3) scaled by this run's wall/extraction-time ratio, so
-    the projection holds for the same ``jobs`` and image sizes as this set.
+    Each category's per-image cost is its mean extraction CPU time (a real image reads
+    K + 2 files, a generated one 3). ``projected_dragon_s`` scales it by this run's
+    wall / CPU ratio (the same machine load and ``jobs``); ``projected_dragon_idle_s``
+    assumes every job has a core of its own. Both hold for this set's image sizes.
     """
     n = sum(done.values())
     out = dict(jobs=jobs, images=n, wall_s=round(wall, 3),
+               cpu_s=round(sum(seconds.values()), 3),
                images_per_s=round(n / wall, 2) if wall > 0 and n else None,
-               projected_dragon_s=None)
+               projected_dragon_s=None, projected_dragon_idle_s=None)
     cpu = sum(seconds.values())
     if n and cpu > 0:
         per = {c: seconds[c] / done[c] for c in done if done[c]}
-        fallback = sum(seconds.values()) / n
-        ratio = wall / cpu
-        out['projected_dragon_s'] = round(sum(
-            k * per.get(c, fallback) * ratio for c, k in DRAGON_LAYOUT.items()), 1)
+        fallback = cpu / n
+        dragon_cpu = sum(k * per.get(c, fallback) for c, k in DRAGON_LAYOUT.items())
+        out['projected_dragon_s'] = round(dragon_cpu * wall / cpu, 1)
+        out['projected_dragon_idle_s'] = round(dragon_cpu / jobs, 1)
     return out
 
 
@@ -493,12 +496,13 @@ def format_summary(summary: dict) -> str:
                  f'{exp["pool"]}; real anchors {cat["anchor"]["real"]} of at most '
                  f'{exp["real_anchors_at_most"]} (outside-mask grid adapted)')
     t = summary.get('timing') or {}
-    if t.get('images_per_s'):
-        proj = t['projected_dragon_s']
+    if t.get('images_per_s') and t.get('projected_dragon_s'):
+        proj, idle = t['projected_dragon_s'], t['projected_dragon_idle_s']
         lines.append(f'{t["images"]} images in {t["wall_s"]:.1f} s with --jobs {t["jobs"]}: '
-                     f'{t["images_per_s"]:.1f} images/s; projected for the paper\'s Dragon '
-                     f'layout (10 000 real + 30 000 generated, this set\'s image size): '
-                     f'{proj:.0f} s ({proj / 3600:.2f} h)')
+                     f'{t["images_per_s"]:.1f} images/s ({t["cpu_s"]:.1f} s extraction CPU); '
+                     f'projected for the paper\'s Dragon layout (10 000 real + 30 000 '
+                     f'generated, this set\'s image size): {proj:.0f} s ({proj / 3600:.2f} h) '
+                     f'at this load, {idle:.0f} s with a free core per job')
     if summary['bad_items']:
         lines.append(f'{len(summary["bad_items"])} bad item(s) skipped:')
         lines += [f'  {b}' for b in summary['bad_items']]

@@ -5,7 +5,8 @@
 # per batch.
 model = dict(
     type='DiffusionPrintPretrainer',
-    backbone=dict(depth=17, width=64, out_channels=256),  # --num_levels/--hidden_features/--out_channels
+    # --num_levels 17, --hidden_features 64, --out_channels 256
+    backbone=dict(depth=17, width=64, out_channels=256),
     projector='mlp',
     proj_hidden=512,  # --projector_hidden_dim 512
     projector_bn=True,  # their Projector: BatchNorm1d after both linears
