@@ -149,7 +149,8 @@ def test_counts_follow_the_paper_formulas(tmp_path):
 
 
 def test_authors_reader_reads_our_output_and_we_read_theirs(hand_made):
-    """Their reader: ``master_index`` rows of an (N, 64, 64, 3) memmap sized from the file,
+    """Their reader (dataset/dataset.py): ``master_index`` rows of an (N, 64, 64, 3) memmap
+    sized from the file,
     ``has_positive`` parsed as a bool, ``category`` 'real' or else generated, positives
     ``;``-separated names of other rows (data.md); their rows may come in any order."""
     root, imgs = hand_made
@@ -165,6 +166,10 @@ def test_authors_reader_reads_our_output_and_we_read_theirs(hand_made):
         if r['has_positive'] == 'True':
             assert all(p in index for p in r['positive_patch_paths'].split(';'))
     assert data.shape[0] == len(rows)
+    # their hard-negative pool (has_positive False) holds both of their categories
+    # ('real', anything else generated), so sample_neg_batch draws authentic patches too
+    pool_cats = {r['category'] == 'real' for r in rows if r['has_positive'] == 'False'}
+    assert pool_cats == {True, False}
     # their way round: a CSV with shuffled rows (and a memmap in another order) loads
     theirs = root / 'theirs'
     theirs.mkdir()
