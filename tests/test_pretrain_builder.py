@@ -150,9 +150,9 @@ def test_counts_follow_the_paper_formulas(tmp_path):
 
 def test_authors_reader_reads_our_output_and_we_read_theirs(hand_made):
     """Their reader (dataset/dataset.py): ``master_index`` rows of an (N, 64, 64, 3) memmap
-    sized from the file,
-    ``has_positive`` parsed as a bool, ``category`` 'real' or else generated, positives
-    ``;``-separated names of other rows (data.md); their rows may come in any order."""
+    sized from the file, ``has_positive`` parsed as a bool, ``category`` 'real' or else
+    generated, positives ``;``-separated names of other rows (data.md); their rows may
+    come in any order."""
     root, imgs = hand_made
     out = str(root / 'out')
     build_patches(str(root / 'manifest.jsonl'), out, BuildOptions(patch_size=64),
