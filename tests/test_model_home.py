@@ -68,6 +68,9 @@ def test_model_home_is_the_env_var_else_the_user_cache(tmp_path, monkeypatch):
     monkeypatch.setenv('HOME', str(tmp_path / 'user'))
     monkeypatch.chdir(tmp_path)
     assert model_home.model_home() == str(tmp_path / 'user' / '.cache' / 'dp_plugin')
+    monkeypatch.setenv('DP_PLUGIN_HOME', '')
+    with pytest.raises(ValueError, match='set but empty'):
+        model_home.model_home()
 
 
 def test_planted_cwd_config_is_never_executed(tmp_path, home, monkeypatch, capsys):

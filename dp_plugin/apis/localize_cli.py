@@ -348,7 +348,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         say(f'dp-localize: installed the default model in {osp.dirname(installed[0])}')
         if not args.inputs:
             return 0
-    default_config, default_checkpoint = model_home.default_model()
+    try:
+        default_config, default_checkpoint = model_home.default_model()
+    except ValueError as exc:  # an empty $DP_PLUGIN_HOME
+        say(f'dp-localize: error: {exc}')
+        return 2
     config = args.config or default_config
     checkpoint = args.checkpoint or (default_checkpoint if args.config is None else None)
     if checkpoint is None:

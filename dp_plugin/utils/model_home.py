@@ -29,7 +29,10 @@ DEFAULT_MODEL = osp.join('models', 'lite_dp')
 
 def model_home() -> str:
     """Absolute path of the model home (it need not exist)."""
-    return osp.abspath(osp.expanduser(os.environ.get(HOME_ENV) or DEFAULT_HOME))
+    home = os.environ.get(HOME_ENV, DEFAULT_HOME)
+    if not home:  # mmengine refuses an empty variable in the configs too
+        raise ValueError(f'${HOME_ENV} is set but empty: unset it or name a folder')
+    return osp.abspath(osp.expanduser(home))
 
 
 def home_path(*parts: str) -> str:
