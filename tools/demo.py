@@ -82,8 +82,8 @@ class Plan:
                                     for split in ('train', 'val', 'test')]
 
     def modality_options(self, model: str):
-        if model == 'DP':
-            return [f'model.modality.checkpoint={self.export}']
+        if model == 'DP':  # absolute: the installed default model must not read the cwd
+            return [f'model.modality.checkpoint={osp.abspath(self.export)}']
         if model == 'NP++':
             return [f'model.modality.checkpoint={osp.abspath(self.noiseprint)}']
         return []
