@@ -1,4 +1,5 @@
 """DiffusionPrint: the generative-fingerprint modality."""
+import os.path as osp
 from typing import Any, Optional
 
 import torch
@@ -50,6 +51,8 @@ class DiffusionPrint(DnCNNModality):
                  depth: Optional[int] = None, width: Optional[int] = None,
                  frozen: bool = True, pixel_divisor: Optional[float] = None,
                  input_highpass: Optional[float] = None, **kwargs) -> None:
+        if isinstance(checkpoint, str):  # the configs' model home default starts with '~'
+            checkpoint = osp.expanduser(checkpoint)
         given = dict(out_channels=out_channels, depth=depth, width=width,
                      pixel_divisor=pixel_divisor, input_highpass=input_highpass)
         cfg = self._resolve(checkpoint, given)
