@@ -427,6 +427,10 @@ def test_cli_defaults_are_the_library_defaults():
     assert localize_args.DEFAULT_TILE_OVERLAP == inference.DEFAULT_TILE_OVERLAP
     assert localize_args.DEFAULT_MAX_MPIX * 1e6 == image_io.DEFAULT_MAX_PIXELS
     assert localize_args.DEFAULT_MIN_SIZE == image_io.DEFAULT_MIN_SIZE
+    from dp_plugin.utils import model_home
+    assert localize_args.HOME_ENV == model_home.HOME_ENV
+    assert osp.normpath(localize_args.DEFAULT_HOME) == osp.normpath(model_home.DEFAULT_HOME)
+    assert osp.normpath(localize_args.DEFAULT_MODEL) == osp.normpath(model_home.DEFAULT_MODEL)
 
 
 def test_first_map_is_timed_as_startup_plus_load_plus_inference(models, tmp_path):

@@ -3,7 +3,7 @@
 Standard library only, so ``dp-localize --help`` and usage errors answer at once (the
 ``dp_plugin_cli`` launcher loads this file before anything imports torch or mmseg).
 The defaults mirror the library's (``apis.inference.DEFAULT_TILE``,
-``apis.image_io.DEFAULT_MAX_PIXELS`` ...; a test keeps them equal).
+``apis.image_io.DEFAULT_MAX_PIXELS``, ``utils.model_home`` ...; a test keeps them equal).
 """
 import argparse
 from typing import Optional, Sequence
@@ -15,6 +15,11 @@ DEFAULT_TILE_OVERLAP = 128
 DEFAULT_MAX_MPIX = 100.0
 #: Minimum shorter image side (``apis.image_io.DEFAULT_MIN_SIZE``).
 DEFAULT_MIN_SIZE = 32
+#: The model home (``dp_plugin.utils.model_home.HOME_ENV`` / ``DEFAULT_HOME`` /
+#: ``DEFAULT_MODEL``), for the help text.
+HOME_ENV = 'DP_PLUGIN_HOME'
+DEFAULT_HOME = '~/.cache/dp_plugin'
+DEFAULT_MODEL = 'models/lite_dp'
 #: Smallest accepted ``--tile``: below it the MiT / DnCNN stages have no spatial extent
 #: left (MiT downsamples by 32; the forensic extractors' receptive field is ~35 px).
 MIN_TILE = 64
@@ -52,14 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog='dp-localize', description='Localize inpainted / forged regions in images '
         'with a trained dp_plugin model (Lite Baseline, TruFor, MMFusion). '
         'See docs/localize.md.')
-    parser.add_argument('inputs', nargs='+', help='image files, folders (searched '
+    parser.add_argument('inputs', nargs='*', help='image files, folders (searched '
                         'recursively) or glob patterns (quote them: "photos/**/*.jpg")')
     parser.add_argument('-o', '--out', default='localize_out', help='output folder; every '
                         'output stays inside it (default: %(default)s)')
-    parser.add_argument('--config', help='model config (default: the demo model '
-                        'written by `make demo`)')
+    parser.add_argument('--config', help='model config (default: the installed model, '
+                        f'${HOME_ENV}/{DEFAULT_MODEL}/config.py with ${HOME_ENV} defaulting '
+                        f'to {DEFAULT_HOME}; written by `make demo` or --install-model)')
     parser.add_argument('--checkpoint', help='model weights, .pth or .safetensors '
-                        '(default: the demo model\'s)')
+                        '(default: best.pth beside the default config)')
+    parser.add_argument('--install-model', action='store_true', help='copy --config and '
+                        '--checkpoint to the default model location first (inputs optional)')
     parser.add_argument('--device', default=None, help='torch device (default: cuda if '
                         'available, else cpu)')
     parser.add_argument('--threads', type=_int_at_least(1, '--threads'), default=None,
@@ -100,6 +108,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Parse and validate ``argv``; a bad option exits with status 2 and one message."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.install_model and not (args.config and args.checkpoint):
+        parser.error('--install-model needs --config and --checkpoint')
+    if not args.inputs and not args.install_model:
+        parser.error('the following arguments are required: inputs')
     if args.tile and args.tile < MIN_TILE:
         parser.error(f'--tile must be 0 (no tiling) or >= {MIN_TILE}, got {args.tile}')
     if args.tile and args.tile_overlap >= args.tile:

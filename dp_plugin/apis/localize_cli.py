@@ -37,19 +37,7 @@ from .localize_outputs import (OutputPathError, file_sha256, format_groups, grou
                                load_previous, output_paths, provenance, run_provenance,
                                save_mask, save_npz, save_overlay, write_summary)
 
-#: Where ``make demo`` puts the Lite Baseline trained with DiffusionPrint; the default
-#: model of ``dp-localize`` (relative to the working directory).
-DEFAULT_MODEL_DIR = osp.join('demo_out', 'models', 'lite_dp')
-DEFAULT_CONFIG = osp.join(DEFAULT_MODEL_DIR, 'config.py')
-DEFAULT_CHECKPOINT = osp.join(DEFAULT_MODEL_DIR, 'best.pth')
-
-
-def default_model(config: Optional[str], checkpoint: Optional[str]
-                  ) -> Tuple[str, Optional[str]]:
-    """``(config, checkpoint)`` to use: the given ones, else the default model's."""
-    config_path = config or DEFAULT_CONFIG
-    checkpoint_path = checkpoint or (DEFAULT_CHECKPOINT if config is None else None)
-    return config_path, checkpoint_path
+from ..utils import model_home
 
 
 def mask_scores(prob: np.ndarray, gt: np.ndarray, threshold: float) -> Dict[str, float]:
@@ -236,15 +224,31 @@ def run(args, started: Optional[float] = None) -> int:
     def say(message: str) -> None:
         tqdm.write(display_name(message), file=sys.stderr)
 
-    config, checkpoint = default_model(args.config, args.checkpoint)
+    if args.install_model:
+        try:
+            installed = model_home.install_model(args.config, args.checkpoint)
+        except Exception as exc:  # bad file: one line, usage exit code
+            say(f'dp-localize: error: cannot install the model: {" ".join(str(exc).split())}')
+            return 2
+        say(f'dp-localize: installed the default model in {osp.dirname(installed[0])}')
+        if not args.inputs:
+            return 0
+    try:
+        default_config, default_checkpoint = model_home.default_model()
+    except ValueError as exc:  # an empty $DP_PLUGIN_HOME
+        say(f'dp-localize: error: {exc}')
+        return 2
+    config = args.config or default_config
+    checkpoint = args.checkpoint or (default_checkpoint if args.config is None else None)
     if checkpoint is None:
         say('dp-localize: error: --config given without --checkpoint')
         return 2
     for what, path in (('config', config), ('checkpoint', checkpoint)):
         if not osp.isfile(path):
-            hint = (' (run `make demo` first to train the default model, or pass '
-                    '--config/--checkpoint)' if path in (DEFAULT_CONFIG, DEFAULT_CHECKPOINT)
-                    else '')
+            hint = (' (no default model installed: run `make demo`, or `dp-localize '
+                    '--install-model --config C --checkpoint W`, or pass --config/--checkpoint;'
+                    f' ${model_home.HOME_ENV} sets the folder)'
+                    if path in (default_config, default_checkpoint) else '')
             say(f'dp-localize: error: {what} {path} not found{hint}')
             return 2
     try:
@@ -275,6 +279,7 @@ def run(args, started: Optional[float] = None) -> int:
             None, holder, args.cfg_options)
         cfg_options = holder.cfg_options
     startup = time.perf_counter() - started
+    say(f'dp-localize: executing config {osp.abspath(config)} (a config is Python code)')
     tic = time.perf_counter()
     try:
         localizer = Localizer(config, checkpoint, device=device, tile=args.tile,
