@@ -405,20 +405,24 @@ def test_longest_legal_names_can_be_written(tmp_path):
 
 # ---------------------------------------------------------------- 13.5 start-up
 def test_help_and_usage_errors_answer_before_torch_is_imported():
-    """Issue 13.5: ``--help`` imported torch + mmseg (16 s) before parsing."""
-    code = ('import sys, dp_plugin_cli\n'
+    """Issue 13.5: ``--help`` imported torch + mmseg (16 s) before parsing. The installed
+    ``dp-localize`` is ``bin/dp-localize``."""
+    code = ('import runpy, sys\n'
             'for argv in (["--help"], ["x.png", "--tile", "16"]):\n'
+            '    sys.argv = ["dp-localize", *argv]\n'
             '    try:\n'
-            '        dp_plugin_cli.localize(argv)\n'
+            '        runpy.run_path(sys.argv_launcher, run_name="__main__")\n'
             '    except SystemExit as exc:\n'
             '        print(exc.code)\n'
             'print(sorted(m for m in ("torch", "mmseg", "dp_plugin", "numpy") '
-            'if m in sys.modules))\n')
+            'if m in sys.modules))\n').replace('sys.argv_launcher', repr(
+                osp.join(REPO, 'bin', 'dp-localize')))
     result = subprocess.run([sys.executable, '-c', code], env=dict(os.environ, PYTHONPATH=REPO),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-3:] == ['0', '2', '[]']
     assert 'usage: dp-localize' in result.stdout
+    assert '--tile must be 0 (no tiling) or >= 64' in result.stderr
 
 
 def test_cli_defaults_are_the_library_defaults():

@@ -1,11 +1,13 @@
 """Command line of ``dp-localize``: the parser and every check that needs no model.
 
 Standard library only, so ``dp-localize --help`` and usage errors answer at once (the
-``dp_plugin_cli`` launcher loads this file before anything imports torch or mmseg).
+``bin/dp-localize`` launcher loads this file by path, before anything imports the
+package, torch or mmseg, and calls :func:`launch`).
 The defaults mirror the library's (``apis.inference.DEFAULT_TILE``,
 ``apis.image_io.DEFAULT_MAX_PIXELS``, ``utils.model_home`` ...; a test keeps them equal).
 """
 import argparse
+import time
 from typing import Optional, Sequence
 
 #: Sliding-window size and overlap (``apis.inference.DEFAULT_TILE[_OVERLAP]``).
@@ -124,3 +126,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if not args.out.strip():
         parser.error('-o/--out must not be empty')
     return args
+
+
+def launch(argv: Optional[Sequence[str]] = None) -> int:
+    """Parse ``argv``, then import the package and run (``dp-localize``'s entry point);
+    returns the exit status."""
+    started = time.perf_counter()
+    args = parse_args(argv)
+    from dp_plugin.apis.localize_cli import run
+    return run(args, started)
