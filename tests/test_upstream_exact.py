@@ -20,7 +20,7 @@ from upstream_reference import mmfusion_early_forward, trufor_forward
 from dp_plugin.models.utils import mmfusion_checkpoint, trufor_checkpoint
 from dp_plugin.registry import MODELS
 
-TRUFOR_EXACT = 'configs/trufor/trufor_mit-b2_phase3_noiseprintpp_upstream-exact.py'
+TRUFOR_EXACT = 'configs/trufor/trufor_mit-b2_upstream-exact_noiseprintpp_tgif-512x512.py'
 TRUFOR_SHIPPED = 'configs/trufor/trufor_mit-b2_phase3_noiseprintpp_tgif-512x512.py'
 MMF = 'configs/mmfusion/mmfusion-'
 MMF_EXACT = MMF + 'early_mit-b2_npp-bayar-srm_tgif-512x512_phase2_upstream-exact.py'

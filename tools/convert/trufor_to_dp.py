@@ -4,7 +4,7 @@ Upstream -> dp_plugin (the official ``trufor.pth.tar``, or a checkpoint of an up
 TruFor patched with ``adapters.trufor``)::
 
     python tools/convert/trufor_to_dp.py trufor.pth.tar work_dirs/trufor_official.pth
-    python tools/test.py configs/trufor/trufor_mit-b2_phase3_noiseprintpp_upstream-exact.py \
+    python tools/test.py configs/trufor/trufor_mit-b2_upstream-exact_noiseprintpp_tgif-512x512.py \
         work_dirs/trufor_official.pth
 
 The upstream-exact config (named in the output's ``meta['config']``) reproduces upstream's
@@ -23,7 +23,7 @@ import sys
 from datetime import datetime, timezone
 
 #: The config that runs converted official weights as upstream does.
-EXACT_CONFIG = 'configs/trufor/trufor_mit-b2_phase3_noiseprintpp_upstream-exact.py'
+EXACT_CONFIG = 'configs/trufor/trufor_mit-b2_upstream-exact_noiseprintpp_tgif-512x512.py'
 
 
 def convert(src: str, dst: str, reverse: bool = False) -> int:
