@@ -101,10 +101,14 @@ def trufor_checkpoint_upstream() -> dict:
     return sd
 
 
-def mmfusion_checkpoint_upstream() -> tuple:
-    """An early-fusion ``state_dict`` / ``extractor_state_dict`` pair, upstream names."""
+def mmfusion_checkpoint_upstream(embed_dims=8, num_layers=(1, 1, 1, 1), dec=DEC,
+                                 sensitive=True) -> tuple:
+    """An early-fusion ``state_dict`` / ``extractor_state_dict`` pair, upstream names.
+
+    ``sensitive`` scales a few weights down so that the eps settings matter.
+    """
     shapes = {}
-    for key, shape in upstream_shapes(embed_dims=8, dec=DEC).items():
+    for key, shape in upstream_shapes(embed_dims, num_layers, dec=dec).items():
         if key.startswith('dncnn.'):
             continue
         if key.startswith('backbone.extra_patch_embed'):
@@ -130,8 +134,10 @@ def mmfusion_checkpoint_upstream() -> tuple:
         shapes.update({f'backbone.modal_mix.{name}.final.weight': (cout, 96, 1, 1),
                        f'backbone.modal_mix.{name}.final.bias': (cout,)})
     sd = _values(shapes, seed=1)
-    _scale(sd, 1e-3, 'backbone.extra_downsample_layers.0.proj.module.')
-    _scale(sd, 1e-2, 'backbone.norm1.', 'backbone.extra_norm1.', 'backbone.FFMs.0.cross.end_proj')
+    if sensitive:
+        _scale(sd, 1e-3, 'backbone.extra_downsample_layers.0.proj.module.')
+        _scale(sd, 1e-2, 'backbone.norm1.', 'backbone.extra_norm1.',
+               'backbone.FFMs.0.cross.end_proj')
     ext = _values(_dncnn_shapes('noiseprint.'), seed=2)
     ext['bayar.kernel'] = torch.rand(3, 3, 24, generator=torch.Generator().manual_seed(3))
     ext['srm.filters'] = torch.randn(3, 3, 5, 5, generator=torch.Generator().manual_seed(4))
@@ -160,6 +166,8 @@ def test_exact_configs_pin_upstream_eps_and_input_scaling():
     assert trufor.rgb_mean.flatten().tolist() == pytest.approx([m * 256 for m in IMAGENET_MEAN])
     assert trufor.rgb_std.flatten().tolist() == pytest.approx([s * 256 for s in IMAGENET_STD])
     assert trufor.modality.pixel_divisor == 256.0
+    assert not trufor.modality.fast_inference  # the BN-folded path rounds differently
+    assert Config.fromfile(TRUFOR_EXACT).model.modality.checkpoint is None  # weights: dncnn.*
     for stream in (trufor.backbone.rgb, trufor.backbone.extra):
         for patch_embed, blocks, norm in stream.layers:
             assert patch_embed.norm.eps == 1e-5 and norm.eps == 1e-6
@@ -173,6 +181,7 @@ def test_exact_configs_pin_upstream_eps_and_input_scaling():
     mmf = build(tiny_cfg(MMF_EXACT))
     assert mmf.rgb_mean.flatten().tolist() == pytest.approx([m * 256 for m in IMAGENET_MEAN])
     assert [m.pixel_divisor for m in mmf.modalities] == [256.0] * 3
+    assert not mmf.modal_extractor.noiseprint.fast_inference
     lns = {n: m.eps for n, m in mmf.named_modules() if isinstance(m, torch.nn.LayerNorm)}
     extra_patch = {n for n in lns
                    if n.startswith('backbone.extra.layers.') and n.endswith('.0.norm')}
