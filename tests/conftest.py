@@ -1,10 +1,14 @@
 import os
+import sys
 
 import pytest
 import torch
 
 # Two cores: keep every test process on a predictable thread count.
 torch.set_num_threads(int(os.environ.get('DP_TEST_THREADS', '2')))
+# The tools' helper modules (tools/demo_lib.py, tools/bad_input_corpus.py) import by name;
+# appended, so no tool script shadows an installed package.
+sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tools'))
 
 
 def _find_noiseprint_weights() -> str:

@@ -120,7 +120,7 @@ def test_clear_errors_for_bad_setup(tmp_path):
 
 
 def test_rgb_pretrained_loads_official_segformer_keys(tmp_path):
-    from dp_plugin.models.rgb_weights import load_rgb_pretrained
+    from dp_plugin.models.converters.rgb_weights import load_rgb_pretrained
     model = build(TINY_CFG.format('srm'))
     # An official-format (NVlabs) state dict: patch_embed1.proj.weight ...
     w = torch.randn(32, 3, 7, 7)

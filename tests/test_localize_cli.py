@@ -15,7 +15,7 @@ from mmseg.structures import SegDataSample
 from PIL import Image
 
 from dp_plugin.apis import localize_cli
-from dp_plugin.apis.bad_input_corpus import make_bad_input_corpus
+from bad_input_corpus import make_bad_input_corpus  # tools/bad_input_corpus.py
 from dp_plugin.apis.image_io import TEMP_MARKER
 from dp_plugin.apis.inference import Localizer, load_state_dict_safely, output_from_sample
 from dp_plugin.apis.localize_cli import main

@@ -17,7 +17,7 @@ from mmengine.config import Config
 from test_trufor_convert import upstream_shapes
 from upstream_reference import mmfusion_early_forward, trufor_forward
 
-from dp_plugin.models.utils import mmfusion_checkpoint, trufor_checkpoint
+from dp_plugin.models.converters import mmfusion_checkpoint, trufor_checkpoint
 from dp_plugin.registry import MODELS
 
 TRUFOR_EXACT = 'configs/trufor/trufor_mit-b2_upstream-exact_noiseprintpp_tgif-512x512.py'

@@ -98,7 +98,7 @@ class Plan:
 
     # ------------------------------------------------------------------ steps
     def train_lite(self, model: str):
-        from dp_plugin.apis.demo import Step
+        from demo_lib import Step
         config, work = LITE_CONFIG.format(MODELS[model][0]), self.lite_work(model)
         return Step(f'train_lite_{MODELS[model][1]}',
                     ['tools/train.py', config, '--work-dir', work, *self.data_options(),
@@ -106,7 +106,7 @@ class Plan:
                     outputs=[osp.join(work, 'best_*.pth')], needs=['tools/train.py', config])
 
     def test_lite(self, model: str):
-        from dp_plugin.apis.demo import Step, latest_checkpoint
+        from demo_lib import Step, latest_checkpoint
         config, work = LITE_CONFIG.format(MODELS[model][0]), self.lite_work(model)
         return Step(f'test_lite_{MODELS[model][1]}',
                     ['tools/test.py', config, latest_checkpoint(work, 'best_*.pth'),
@@ -115,14 +115,14 @@ class Plan:
                     outputs=[self.per_image(model)], needs=['tools/test.py'])
 
     def install_lite(self, model: str):
-        from dp_plugin.apis.demo import Action
+        from demo_lib import Action
         target = self.model_dir(model)
         return Action(f'install_lite_{MODELS[model][1]}',
                       lambda: install_model(self.lite_work(model), target),
                       outputs=[osp.join(target, 'best.pth'), osp.join(target, 'config.py')])
 
     def claims_step(self, only=None, force: bool = False):
-        from dp_plugin.apis.demo import Step
+        from demo_lib import Step
         name = 'claims_pretraining' if only else 'claims'
         cmd = ['tools/check_claims.py', '--demo-out', self.out, '--jobs', '2']
         if only:  # the pretraining variants; their outputs make the final check quick
@@ -136,7 +136,7 @@ class Plan:
     def stages(self):
         """Groups of steps in order; the steps of one group are independent and may run
         at once. Groups are callables so that later groups see earlier outputs."""
-        from dp_plugin.apis.demo import Action, Step, latest_checkpoint
+        from demo_lib import Action, Step, latest_checkpoint
         pretrain_dir = osp.join(self.work, 'pretrain_dp')
         baselines = [m for m in self.models if m != 'DP']
         yield lambda: [Step('simulate', ['tools/simulate.py', '--out', self.data, '--seed', '0',
@@ -192,7 +192,7 @@ class Plan:
             yield lambda: [self.claims_step()]
 
     def qualitative_maps(self) -> None:
-        from dp_plugin.apis.demo import qualitative_grid
+        from demo_lib import qualitative_grid
         model_dirs = {m: self.model_dir(m) for m in self.models}
         rows = qualitative_rows(self.loc, self.models, model_dirs, self.out, self.n_maps)
         qualitative_grid(rows, self.models, self.grid)
@@ -208,7 +208,7 @@ def install_model(work_dir: str, target: str) -> None:
     layout ``dp-localize`` uses by default for ``demo_out/models/lite_dp``."""
     import torch
 
-    from dp_plugin.apis.demo import latest_checkpoint
+    from demo_lib import latest_checkpoint
     from dp_plugin.apis.image_io import atomic_write
     from dp_plugin.apis.inference import load_state_dict_safely
     checkpoint = latest_checkpoint(work_dir, 'best_*.pth')
@@ -276,7 +276,7 @@ def all_forged_rows(loc_root: str):
 
 
 def write_report(plan: Plan, runner) -> str:
-    from dp_plugin.apis.demo import f1_table, flat_table, load_json, step_table
+    from demo_lib import f1_table, flat_table, load_json, step_table
     per_image = {m: load_json(plan.per_image(m)) for m in plan.models}
     per_image = {m: rows for m, rows in per_image.items() if rows}
     if per_image:
@@ -332,7 +332,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     os.chdir(REPO)
     sys.path.insert(0, REPO)
-    from dp_plugin.apis.demo import Step, StepFailed, StepRunner
+    from demo_lib import Step, StepFailed, StepRunner
     from dp_plugin.apis.image_io import atomic_write
     plan = Plan(args.out, claims=not args.no_claims, n_maps=args.n_maps,
                 noiseprint=args.noiseprint, force=args.force)

@@ -34,7 +34,7 @@ _PHASE_FIELDS = {'val_f1_best': 'localization', 'val_f1_fixed': 'localization',
 
 
 def _load(path: str) -> dict:
-    from dp_plugin.models.utils.checkpoint_io import load_weights_only
+    from dp_plugin.models.converters.checkpoint_io import load_weights_only
     obj = load_weights_only(path)
     if not isinstance(obj, dict) or not isinstance(obj.get('state_dict'), dict) or \
             not isinstance(obj.get('extractor_state_dict'), dict):
@@ -52,8 +52,9 @@ def upstream_phase(ckpt: dict) -> str:
 
 def convert(src: str, dst: str, order=None) -> dict:
     """Convert ``src`` into ``dst``; returns the written ``meta``."""
-    from dp_plugin.models.utils.checkpoint_io import save_checkpoint_atomic
-    from dp_plugin.models.utils.mmfusion_checkpoint import UPSTREAM_ORDER, upstream_to_native
+    from dp_plugin.models.converters.checkpoint_io import save_checkpoint_atomic
+    from dp_plugin.models.converters.mmfusion_checkpoint import (UPSTREAM_ORDER,
+                                                                 upstream_to_native)
     ckpt = _load(src)
     try:
         out = upstream_to_native(ckpt['state_dict'], ckpt['extractor_state_dict'], order)
@@ -74,8 +75,8 @@ def convert(src: str, dst: str, order=None) -> dict:
 
 def reverse(src: str, dst: str) -> int:
     """Write the dp_plugin MMFusion checkpoint ``src`` in upstream's layout; returns #tensors."""
-    from dp_plugin.models.utils.checkpoint_io import load_weights_only, save_checkpoint_atomic
-    from dp_plugin.models.utils.mmfusion_checkpoint import native_to_upstream
+    from dp_plugin.models.converters.checkpoint_io import load_weights_only, save_checkpoint_atomic
+    from dp_plugin.models.converters.mmfusion_checkpoint import native_to_upstream
     obj = load_weights_only(src)
     state = obj.get('state_dict') if isinstance(obj, dict) else None
     if not isinstance(state, dict):

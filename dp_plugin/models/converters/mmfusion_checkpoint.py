@@ -32,7 +32,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from ..backbones.mit_keys import mmseg_to_segformer, segformer_to_mmseg
+from .mit_keys import mmseg_to_segformer, segformer_to_mmseg
 from .trufor_checkpoint import _check_all_used, _head_to_native, _split
 from .trufor_checkpoint import _head_to_upstream as _head_to_trufor
 

@@ -4,7 +4,7 @@ from typing import Any, Optional
 import torch
 from mmengine.logging import print_log
 
-from dp_plugin.registry import MODALITIES, MODELS
+from dp_plugin.registry import MODELS
 from .checkpoint_formats import export_metadata_or_none
 from .dncnn_modality import DnCNNModality
 from .high_pass import FFTHighPass
@@ -13,7 +13,6 @@ _DEFAULTS = dict(out_channels=64, depth=17, width=64, pixel_divisor=255.0, input
 
 
 @MODELS.register_module()
-@MODALITIES.register_module()
 class DiffusionPrint(DnCNNModality):
     """Frozen DiffusionPrint extractor: a 17-layer DnCNN with a 64-channel output.
 
