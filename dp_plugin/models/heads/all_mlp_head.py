@@ -36,7 +36,8 @@ class AllMLPHead(SegformerHead):
         super().__init__(**kwargs)
         self.fusion_conv = ConvModule(
             in_channels=self.channels * len(self.in_channels), out_channels=self.channels,
-            kernel_size=1, bias=fusion_conv_bias, norm_cfg=fusion_norm_cfg, act_cfg=dict(type='ReLU'))
+            kernel_size=1, bias=fusion_conv_bias, norm_cfg=fusion_norm_cfg,
+            act_cfg=dict(type='ReLU'))
 
     def fuse(self, inputs: List[torch.Tensor]) -> torch.Tensor:
         """Project, upsample to 1/4 and fuse the stage maps (before dropout/classifier)."""
