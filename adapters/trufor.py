@@ -157,11 +157,12 @@ def patch_trufor(model: nn.Module,
     net = _find_model(model)
     if isinstance(net.dncnn, TruForModalitySlot):
         raise RuntimeError('this TruFor model is already patched')
+    tiles = _tiles_modality(net)
     if modality is None:
         if dp_weights is None:
             raise ValueError('give dp_weights (DiffusionPrint weights) or a modality')
         modality = DiffusionPrint(checkpoint=dp_weights, input_highpass=input_highpass)
-    untile = modality.out_channels if _tiles_modality(net) else None
+    untile = modality.out_channels if tiles else None
     if input_divisor is None:
         input_divisor = getattr(net, 'dncnn_input_divisor', 256.0)
     device = next(net.backbone.parameters()).device
