@@ -37,6 +37,14 @@ def noiseprint_weights():
     return NOISEPRINT_WEIGHTS
 
 
+@pytest.fixture(autouse=True, scope='session')
+def _private_model_home(tmp_path_factory):
+    """Tests never read or write the user's model home (``~/.cache/dp_plugin``)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv('DP_PLUGIN_HOME', str(tmp_path_factory.mktemp('dp_plugin_home')))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _dp_plugin_default_scope():
     """Every test starts in dp_plugin's scope, as a fresh process building our configs would.

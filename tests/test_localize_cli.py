@@ -247,7 +247,7 @@ def test_console_script_reports_usage_errors(tmp_path):
                              str(image), '-o', str(tmp_path / 'out')], cwd=tmp_path,
                             env=env, capture_output=True, text=True)
     assert result.returncode == 2
-    assert 'demo_out/models/lite_dp/config.py not found' in result.stderr
+    assert 'models/lite_dp/config.py not found' in result.stderr
     assert 'make demo' in result.stderr
 
 

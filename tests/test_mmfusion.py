@@ -12,7 +12,7 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 import dp_plugin  # noqa: F401  (registers everything)
-from adapters.mmfusion import UpstreamInputSlot, swap_noiseprint_for_diffusionprint
+from dp_plugin.adapters.mmfusion import UpstreamInputSlot, swap_noiseprint_for_diffusionprint
 from dp_plugin.modalities import SRM, Bayar, DiffusionPrint, DnCNN, NoisePrintPP
 from dp_plugin.models.converters.mit_keys import mmseg_to_segformer
 from dp_plugin.registry import MODELS

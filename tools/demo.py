@@ -33,7 +33,8 @@ PROBE_SET = ('--only', 'pretrain', '--seed', '1', '--generators', 'simnn', 'simb
              'simps', '--n-real', '30', '--n-generated', '12', '--jobs', '1')
 PRETRAIN_CLAIMS = ('pairing', 'cls_head', 'augmentation')
 #: model label -> (modality token of the Lite Baseline config, short name of the outputs);
-#: OUT/models/lite_dp is dp-localize's default model (localize_cli.DEFAULT_MODEL_DIR).
+#: OUT/models/lite_dp and the DiffusionPrint export are installed in the model home
+#: (dp_plugin.utils.model_home): dp-localize's default model and the configs' DP weights.
 MODELS = {'DP': ('diffusionprint', 'dp'), 'SRM': ('srm', 'srm'), 'NP++': ('noiseprintpp', 'npp')}
 
 
@@ -81,8 +82,8 @@ class Plan:
                                     for split in ('train', 'val', 'test')]
 
     def modality_options(self, model: str):
-        if model == 'DP':
-            return [f'model.modality.checkpoint={self.export}']
+        if model == 'DP':  # absolute: the installed default model must not read the cwd
+            return [f'model.modality.checkpoint={osp.abspath(self.export)}']
         if model == 'NP++':
             return [f'model.modality.checkpoint={osp.abspath(self.noiseprint)}']
         return []
@@ -115,11 +116,22 @@ class Plan:
                     outputs=[self.per_image(model)], needs=['tools/test.py'])
 
     def install_lite(self, model: str):
+        """Copy a trained Lite Baseline to OUT/models; the DP one and the DiffusionPrint
+        export also become the defaults of dp-localize and of the configs (model home)."""
         from demo_lib import Action
+        from dp_plugin.utils import model_home
         target = self.model_dir(model)
-        return Action(f'install_lite_{MODELS[model][1]}',
-                      lambda: install_model(self.lite_work(model), target),
-                      outputs=[osp.join(target, 'best.pth'), osp.join(target, 'config.py')])
+        outputs = [osp.join(target, 'best.pth'), osp.join(target, 'config.py')]
+        if model != 'DP':
+            return Action(f'install_lite_{MODELS[model][1]}',
+                          lambda: install_model(self.lite_work(model), target), outputs=outputs)
+
+        def install_dp() -> None:
+            install_model(self.lite_work(model), target)
+            model_home.install_model(osp.join(target, 'config.py'), osp.join(target, 'best.pth'))
+            model_home.install_file(self.export, model_home.DP_TINY_WEIGHTS)
+        home = [*model_home.default_model(), model_home.home_path(model_home.DP_TINY_WEIGHTS)]
+        return Action('install_lite_dp', install_dp, outputs=[*outputs, *home])
 
     def claims_step(self, only=None, force: bool = False):
         from demo_lib import Step
@@ -204,8 +216,8 @@ def count_steps(plan: Plan) -> int:
 
 
 def install_model(work_dir: str, target: str) -> None:
-    """Copy a trained model to ``target/{config.py,best.pth}`` (plain state dict): the
-    layout ``dp-localize`` uses by default for ``demo_out/models/lite_dp``."""
+    """Copy a trained model to ``target/{config.py,best.pth}`` (plain state dict), the
+    layout of dp-localize's default model in the model home."""
     import torch
 
     from demo_lib import latest_checkpoint
@@ -372,6 +384,9 @@ def main(argv=None) -> int:
     runner.say(f'{"partial " if code else ""}report: {report} '
                f'({runner.cpu_total() / 60:.1f} CPU-min in this run)')
     if not code:
+        from dp_plugin.utils.model_home import model_home
+        runner.say(f'default model and DiffusionPrint weights installed in {model_home()} '
+                   '($DP_PLUGIN_HOME)')
         runner.say(f'try: dp-localize {plan.loc}/simps-fr/testing -o maps/')
     return code
 
