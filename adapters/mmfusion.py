@@ -4,7 +4,7 @@ Works on upstream MMFusion-IML objects (``ModalitiesExtractor`` + ``CMNeXtWithCo
 with the early-fusion ``MixCMNeXtMHSA`` backbone) and on dp_plugin's ``MMFusion``, found
 by attribute names only (no import of upstream code)::
 
-    from adapters.mmfusion import swap_noiseprint_for_diffusionprint
+    from dp_plugin.adapters.mmfusion import swap_noiseprint_for_diffusionprint
     patch = swap_noiseprint_for_diffusionprint(
         modal_extractor, model,
         dict(type='DiffusionPrint', checkpoint='diffusionprint.safetensors'))

@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from adapters.trufor import patch_trufor
+from dp_plugin.adapters.trufor import patch_trufor
 from dp_plugin.modalities import DiffusionPrint, DnCNN
 from dp_plugin.registry import MODELS
 
