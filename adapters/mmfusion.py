@@ -4,7 +4,7 @@ Works on upstream MMFusion-IML objects (``ModalitiesExtractor`` + ``CMNeXtWithCo
 with the early-fusion ``MixCMNeXtMHSA`` backbone) and on dp_plugin's ``MMFusion``, found
 by attribute names only (no import of upstream code)::
 
-    from adapters.mmfusion import swap_noiseprint_for_diffusionprint
+    from dp_plugin.adapters.mmfusion import swap_noiseprint_for_diffusionprint
     patch = swap_noiseprint_for_diffusionprint(
         modal_extractor, model,
         dict(type='DiffusionPrint', checkpoint='diffusionprint.safetensors'))
@@ -13,9 +13,14 @@ by attribute names only (no import of upstream code)::
 What changes:
 
 - ``modal_extractor.noiseprint`` becomes the frozen DiffusionPrint (eval mode, no
-  gradients, float32 outside autocast). Upstream feeds its extractor ``uint8 / 256``;
+  gradients, float32 outside autocast). Upstream's ``ModalitiesExtractor.forward`` does
+  not read that attribute: it loops over ``mod_extract``, a plain Python list filled in
+  ``__init__`` (``noiseprint, bayar, srm``, those requested), so the entry holding the old
+  Noiseprint++ in that list is replaced too. Upstream feeds its extractor ``uint8 / 256``;
   the slot rescales that to the ``/255`` input the modality expects (``input_divisor``).
-  Its 64-channel output passes upstream's "tile 1-channel maps" test untouched.
+  Its 64-channel output passes upstream's "tile 1-channel maps" test untouched, and
+  upstream's ``set_train()`` / ``set_val()`` (which switch Bayar only) or a plain
+  ``.train()`` never put it in training mode.
 - ``model.backbone.modal_mix.blocks[k]`` (``k`` = the Noiseprint++ position: 0 in
   upstream's fixed ``noiseprint, bayar, srm`` order) becomes an early-conv block taking
   64 channels. Everything but its first kernel is copied from the old block; all other
@@ -24,7 +29,7 @@ What changes:
   ``patch.dropped_keys`` from them).
 """
 from dataclasses import dataclass, field
-from typing import Dict, List, Union
+from typing import Dict, List, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -76,6 +81,25 @@ def _noiseprint_index(modal_extractor: nn.Module) -> int:
     return 0  # upstream: fixed order, noiseprint first when present
 
 
+def _run_list_index(modal_extractor: nn.Module) -> Optional[int]:
+    """Where upstream's ``mod_extract`` list (what ``forward`` runs) holds ``noiseprint``.
+
+    None for dp_plugin's extractor, whose forward reads its registered modules.
+    """
+    run_list = getattr(modal_extractor, 'mod_extract', None)
+    if run_list is None:
+        return None
+    if not isinstance(run_list, list):
+        raise TypeError(f'{type(modal_extractor).__name__}.mod_extract is a '
+                        f'{type(run_list).__name__}, expected upstream\'s plain list')
+    hits = [i for i, m in enumerate(run_list) if m is modal_extractor.noiseprint]
+    if len(hits) != 1:
+        raise RuntimeError(f'{type(modal_extractor).__name__}.mod_extract holds the noiseprint '
+                           f'module {len(hits)} times (expected once): cannot tell what its '
+                           'forward runs')
+    return hits[0]
+
+
 def _frozen(diffusionprint: Union[dict, BaseModality]) -> BaseModality:
     dp = build_modality(diffusionprint)
     dp.freeze()
@@ -112,7 +136,8 @@ def swap_noiseprint_for_diffusionprint(modal_extractor: nn.Module, model: nn.Mod
             'model (MixCMNeXtMHSA / EarlyFusionDualMiT) is patched here. Late fusion: widen '
             'the first patch embedding of the noiseprint stream; token selection: add a '
             'projection to 3 channels (docs/mmfusion.md)')
-    k = _noiseprint_index(modal_extractor)
+    run_index = _run_list_index(modal_extractor)  # upstream: the slot's position is its block
+    k = _noiseprint_index(modal_extractor) if run_index is None else run_index
     old = mix.blocks[k]
     convs = [seq[0] for seq in old.convs]
     dp = _frozen(diffusionprint)
@@ -128,7 +153,10 @@ def swap_noiseprint_for_diffusionprint(modal_extractor: nn.Module, model: nn.Mod
     new.to(device=param.device, dtype=param.dtype).train(old.training)
     mix.blocks[k] = new
     slot = dp if float(input_divisor) == 255.0 else UpstreamInputSlot(dp, input_divisor)
-    setattr(modal_extractor, 'noiseprint', slot.to(param.device))
+    slot = slot.to(param.device)
+    if run_index is not None:
+        modal_extractor.mod_extract[run_index] = slot
+    setattr(modal_extractor, 'noiseprint', slot)
     for owner in (mix, model.backbone):  # dp_plugin's width bookkeeping (input checks)
         widths = getattr(owner, 'modal_channels' if owner is model.backbone else 'in_channels',
                          None)

@@ -1,10 +1,21 @@
 """Patch an upstream TruFor model (grip-unina/TruFor) to use DiffusionPrint.
 
 Upstream TruFor is not a dependency: the model is duck-typed. It must have ``dncnn``
-(the Noiseprint++ extractor, called on RGB in [0, 1) = uint8 / 256 and kept frozen
-through ``FIX_MODULES: ['NP++']``) and ``backbone.extra_patch_embed1`` (the first patch
-embedding of the noise stream). dp_plugin's own :class:`~dp_plugin.models.TruFor`
-exposes the same names, which is how this module is tested.
+(the Noiseprint++ extractor, called on RGB in [0, 1) = uint8 / 256) and
+``backbone.extra_patch_embed1`` (the first patch embedding of the noise stream). Two
+upstream classes are supported, told apart by their attributes:
+
+- the training tree's ``EncoderDecoder`` (``TruFor_train_test/lib/models/cmx/
+  builder_np_conf.py``, has ``np_out_ch``): ``dncnn`` runs frozen through
+  ``FIX_MODULES: ['NP++']``; its output is tiled to 3 channels only when
+  ``np_out_ch == 1``;
+- the released inference model ``myEncoderDecoder`` (``test_docker/src/models/cmx/
+  builder_np_conf.py``, has ``mods`` but no ``np_out_ch``), which TruFor users run on
+  their images: its forward *always* tiles ``dncnn``'s output 3 times along channels
+  (``torch.tile(modal_x, (3, 1, 1))``) before the noise stream and returns that tiled
+  map as its 4th output.
+
+dp_plugin's own :class:`~dp_plugin.models.TruFor` exposes the same names (no tiling).
 
 What :func:`patch_trufor` changes:
 
@@ -13,11 +24,16 @@ What :func:`patch_trufor` changes:
   ``/256`` input to the ``/255`` DiffusionPrint was trained on and stays in eval mode, so
   the ``FIX_MODULES`` branch (``no_grad`` + ``.eval()``) and ``--save_np`` (which stores
   channel 0 of ``dncnn``'s output) keep working.
-- ``model.np_out_ch`` (if present) is set to 3 so upstream's forward skips its
-  1-channel tiling and passes the map through.
+- ``model.np_out_ch`` (training tree) is set to 3 so upstream's forward skips its
+  1-channel tiling and passes the map through. The released model cannot skip it: a
+  forward pre-hook on ``backbone.extra_patch_embed1`` keeps the first of the three
+  identical copies (``dp_untile``), so the noise stream sees the 64-channel map once.
+  The tiled copy is upstream's own (3x the map's memory while the forward runs); its
+  channel 0, which ``trufor_test.py -save_np`` stores as ``np++``, is DiffusionPrint's
+  channel 0.
 - adapter ``'simple'`` / ``'deep'``: a trainable :class:`ModalityAdapter` (64 -> 3) is
   attached to ``backbone.extra_patch_embed1`` as ``dp_adapter`` and applied to its input
-  by a forward pre-hook. It must not live inside ``dncnn``: upstream runs ``dncnn`` under
+  by the same pre-hook. It must not live inside ``dncnn``: upstream runs ``dncnn`` under
   ``torch.no_grad()``.
 - adapter ``'widen'``: the convolution of ``backbone.extra_patch_embed1`` is replaced by
   one taking 64 channels, initialised by inflating the current (e.g. ImageNet) kernel.
@@ -65,9 +81,31 @@ class TruForModalitySlot(nn.Module):
         return self.modality(x * (self.input_divisor / 255.0))
 
 
-def _apply_dp_adapter(module: nn.Module, args: Tuple) -> Tuple:
-    """Forward pre-hook of the patched patch embedding: adapt its input first."""
-    return (module.dp_adapter(args[0]),) + tuple(args[1:])
+def _noise_stream_input(module: nn.Module, args: Tuple) -> Tuple:
+    """Forward pre-hook of the patched patch embedding: untile and adapt its input."""
+    x = args[0]
+    untile = getattr(module, 'dp_untile', None)
+    if untile:
+        if x.shape[1] != 3 * untile:
+            raise ValueError(f'the released TruFor model tiles the {untile}-channel modality '
+                             f'map 3 times: expected {3 * untile} channels, got {x.shape[1]}')
+        x = x[:, :untile]
+    adapter = getattr(module, 'dp_adapter', None)
+    if adapter is not None:
+        x = adapter(x)
+    return (x,) + tuple(args[1:])
+
+
+def _tiles_modality(net: nn.Module) -> bool:
+    """Whether ``net``'s forward tiles ``dncnn``'s output 3x whatever its width."""
+    from dp_plugin.models import TruFor
+    if hasattr(net, 'np_out_ch') or isinstance(net, TruFor):
+        return False  # training tree (np_out_ch set to 3 below) / dp_plugin: no tiling
+    if hasattr(net, 'mods'):
+        return True  # released test_docker myEncoderDecoder: torch.tile(modal_x, (3, 1, 1))
+    raise TypeError(f'{type(net).__name__}: cannot tell which TruFor forward this is (expected '
+                    "the training tree's EncoderDecoder with 'np_out_ch', the released "
+                    "test_docker myEncoderDecoder with 'mods', or dp_plugin's TruFor)")
 
 
 def _find_model(model: nn.Module) -> nn.Module:
@@ -119,10 +157,12 @@ def patch_trufor(model: nn.Module,
     net = _find_model(model)
     if isinstance(net.dncnn, TruForModalitySlot):
         raise RuntimeError('this TruFor model is already patched')
+    tiles = _tiles_modality(net)
     if modality is None:
         if dp_weights is None:
             raise ValueError('give dp_weights (DiffusionPrint weights) or a modality')
         modality = DiffusionPrint(checkpoint=dp_weights, input_highpass=input_highpass)
+    untile = modality.out_channels if tiles else None
     if input_divisor is None:
         input_divisor = getattr(net, 'dncnn_input_divisor', 256.0)
     device = next(net.backbone.parameters()).device
@@ -143,11 +183,12 @@ def patch_trufor(model: nn.Module,
         params = list(new.parameters())
     else:
         embed.dp_adapter = ModalityAdapter(channels, kind=adapter).to(device)
-        embed.register_forward_pre_hook(_apply_dp_adapter)
-        channels = embed.dp_adapter.out_channels
         params = list(embed.dp_adapter.parameters())
-    if hasattr(net.backbone, 'extra_in_channels'):
-        net.backbone.extra_in_channels = modality.out_channels
+    if untile or adapter != 'widen':
+        embed.dp_untile = untile
+        embed.register_forward_pre_hook(_noise_stream_input)
+    if hasattr(net.backbone, 'extra_in_channels'):  # dp_plugin backbone's input check
+        net.backbone.extra_in_channels = modality.out_channels * (3 if untile else 1)
     return params
 
 

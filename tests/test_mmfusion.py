@@ -35,7 +35,8 @@ def small_dp() -> DiffusionPrint:
 def make(modalities, backbone='EarlyFusionDualMiT', phase='localization', **bb):
     mult = len(modalities) if backbone == 'LateFusionMultiMiT' else 1
     widths = [w * mult for w in WIDTHS]
-    head = dict(in_channels=widths, in_index=[0, 1, 2, 3], channels=32)
+    head = dict(in_channels=widths, in_index=[0, 1, 2, 3], channels=32,
+                fusion_conv_bias=False)  # as the MMFusion configs (upstream has none)
     cfg = dict(
         type='MMFusion', modalities=modalities, phase=phase,
         data_preprocessor=dict(type='SegDataPreProcessor', mean=None, std=None,
@@ -278,7 +279,7 @@ def test_converter_maps_an_upstream_checkpoint_onto_the_native_model(tmp_path):
                                up['backbone.extra_downsample_layers.2.proj.module.weight'])
     torch.testing.assert_close(sd['decode_head.convs.0.conv.weight'][:, :, 0, 0],
                                up['decode_head.linear_c1.proj.weight'])
-    assert not sd['conf_head.fusion_conv.conv.bias'].any()
+    assert not any(k.endswith('fusion_conv.conv.bias') for k in sd)  # none invented
     torch.testing.assert_close(sd['detection.mlp.3.bias'], up['detection.3.bias'])
     torch.testing.assert_close(sd['modal_extractor.noiseprint.dncnn.5.weight'],
                                ext['noiseprint.5.weight'])
@@ -358,27 +359,71 @@ def test_converter_rejects_what_it_cannot_map(tmp_path):
     assert not (tmp_path / 'o.pth').exists()
 
 
-class UpstreamLikeExtractor(nn.Module):
-    """Behaves as upstream's ModalitiesExtractor: attributes noiseprint/bayar/srm, fixed
-    order, 1-channel maps tiled to 3, inputs uint8 / 256."""
+class UpstreamModalitiesExtractor(nn.Module):
+    """Behaves as MMFusion-IML's ``models/modal_extract.py:ModalitiesExtractor``.
 
-    def __init__(self):
+    Facts (peers.md, "Upstream behaviours a test stand-in must mirror", and the upstream
+    file read at 9f39271):
+
+    - ``__init__`` creates the requested modules as attributes ``noiseprint`` (a 1-output
+      DnCNN put in eval mode with ``requires_grad=False`` once, at construction),
+      ``bayar`` and ``srm``, and appends each to ``self.mod_extract``, a *plain Python
+      list*, always in the order noiseprint, bayar, srm;
+    - ``forward(x)`` loops over that list, not over the attributes; every output whose
+      channel dimension (``size()[-3]``) is 1 is tiled to 3 with ``torch.tile(y, (3, 1, 1))``;
+      it returns the list of maps;
+    - ``set_train()`` / ``set_val()`` switch only Bayar's mode (nothing ever calls
+      ``.train()`` on Noiseprint++);
+    - its input is ``uint8 / 256``, not ImageNet-normalised (``data/datasets.py``).
+
+    Bayar and SRM are dp_plugin's with ``pixel_divisor=255`` so they use the ``/256`` input
+    as it comes, like upstream's ``BayarConv2d`` / ``SRMFilter``.
+    """
+
+    def __init__(self, modals=('noiseprint', 'bayar', 'srm')):
         super().__init__()
-        self.noiseprint = DnCNN(3, 1, depth=3, width=8).eval().requires_grad_(False)
-        self.bayar = nn.Conv2d(3, 3, 5, padding=2, bias=False)
-        self.srm = nn.Conv2d(3, 3, 5, padding=2, bias=False).requires_grad_(False)
+        self.mod_extract = []
+        if 'noiseprint' in modals:
+            self.noiseprint = DnCNN(3, 1, depth=3, width=8)
+            self.noiseprint.eval()
+            for p in self.noiseprint.parameters():
+                p.requires_grad = False
+            self.mod_extract.append(self.noiseprint)
+        if 'bayar' in modals:
+            self.bayar = Bayar(pixel_divisor=255.0)
+            self.mod_extract.append(self.bayar)
+        if 'srm' in modals:
+            self.srm = SRM(pixel_divisor=255.0)
+            self.mod_extract.append(self.srm)
+
+    def set_train(self):
+        if hasattr(self, 'bayar'):
+            self.bayar.train()
+
+    def set_val(self):
+        if hasattr(self, 'bayar'):
+            self.bayar.eval()
 
     def forward(self, x):
-        maps = [self.noiseprint(x), self.bayar(x), self.srm(x)]
-        return [torch.tile(y, (3, 1, 1)) if y.size()[-3] == 1 else y for y in maps]
+        out = []
+        for mod in self.mod_extract:
+            y = mod(x)
+            if y.size()[-3] == 1:
+                y = torch.tile(y, (3, 1, 1))
+            out.append(y)
+        return out
 
 
 def test_upstream_patch_swaps_noiseprint_and_widens_only_its_block():
     model = make([small_npp(), dict(type='Bayar'), dict(type='SRM')]).eval()
-    extractor = UpstreamLikeExtractor()
+    extractor = UpstreamModalitiesExtractor()
+    x = torch.randint(0, 256, (2, 3, SIZE, SIZE)).float() / 256  # upstream scaling
+    assert torch.equal(extractor(x)[0], extractor.noiseprint(x).repeat(1, 3, 1, 1))  # tiled
     before = _snapshot(model)
     patch = swap_noiseprint_for_diffusionprint(extractor, model, small_dp())
     assert patch.block_index == 0 and isinstance(extractor.noiseprint, UpstreamInputSlot)
+    assert extractor.mod_extract[0] is extractor.noiseprint  # what forward runs
+    assert extractor.mod_extract[1:] == [extractor.bayar, extractor.srm]
     assert patch.dropped_keys == ['backbone.modal_mix.blocks.0.convs.0.0.weight']
     assert set(patch.trainable) == {'backbone.modal_mix.blocks.0.' + n
                                     for n, _ in patch.block.named_parameters()}
@@ -386,15 +431,28 @@ def test_upstream_patch_swaps_noiseprint_and_widens_only_its_block():
     changed = {k for k in before if k not in after or before[k].shape != after[k].shape
                or not torch.equal(before[k], after[k])}
     assert changed == set(patch.dropped_keys)  # every other weight kept, incl. the block's
-    x = torch.rand(2, 3, SIZE, SIZE) * 255 / 256  # upstream scaling
     maps = extractor(x)
     assert [m.shape[1] for m in maps] == [64, 3, 3]  # 64 channels pass the tiling untiled
     torch.testing.assert_close(maps[0], patch.diffusionprint(x * 256 / 255))
-    out = model.backbone((x - 0.45) / 0.225, maps)
+    out = model.backbone((x - 0.45) / 0.225, maps)  # upstream's forward, first batch
     assert [o.shape[1] for o in out] == WIDTHS
-    extractor.train()
-    assert not patch.diffusionprint.training
+    for switch in (extractor.train, extractor.set_train, extractor.set_val):
+        switch()
+        assert not patch.diffusionprint.training
+    extractor.set_train()
+    assert extractor.bayar.training
     assert not any(p.requires_grad for p in patch.diffusionprint.parameters())
+    keys = set(extractor.state_dict())  # extractor_state_dict keys the converter reads
+    assert 'noiseprint.modality.dncnn.0.weight' in keys and 'bayar.kernel' in keys
+
+
+def test_upstream_patch_without_noiseprint_in_the_run_list_is_refused():
+    extractor = UpstreamModalitiesExtractor()
+    extractor.mod_extract.remove(extractor.noiseprint)
+    model = make([small_npp(), dict(type='Bayar'), dict(type='SRM')])
+    with pytest.raises(RuntimeError, match='mod_extract holds the noiseprint module 0 times'):
+        swap_noiseprint_for_diffusionprint(extractor, model, small_dp())
+    assert model.backbone.modal_mix.blocks[0].in_channels == 3  # nothing changed
 
 
 def test_upstream_patch_on_the_native_model_keeps_slot_names_and_trains():

@@ -1,6 +1,7 @@
 """Convert an upstream MMFusion checkpoint to dp_plugin's ``MMFusion``.
 
     python tools/convert/mmfusion_to_dp.py early_fusion_detection.pth work_dirs/mmfusion_official.pth
+    python tools/convert/mmfusion_to_dp.py --reverse work_dirs/x/epoch_100.pth mmfusion_dp.pth
 
 The input is an official checkpoint (``state_dict`` + ``extractor_state_dict``, phase 1
 or phase 2; early or late fusion), or one of an upstream model patched with
@@ -8,7 +9,10 @@ or phase 2; early or late fusion), or one of an upstream model patched with
 modality order of the dp_plugin config you will load it into (slot names, e.g.
 ``--order srm noiseprint bayar``); by default upstream's order ``noiseprint bayar srm``,
 which the configs in configs/mmfusion/ follow. Load the result with
-``tools/test.py CONFIG OUT`` (phase-2 configs for detection scores).
+``tools/test.py CONFIG OUT``; the upstream-exact config named in ``meta['config']`` (and
+printed) reproduces upstream's maps (upstream's LayerNorm eps and ``/256`` RGB scaling,
+docs/mmfusion.md). ``--reverse`` writes a dp_plugin MMFusion checkpoint in upstream's
+layout (``state_dict`` + ``extractor_state_dict``, upstream modality order).
 
 The output is written atomically (temporary file + rename). Inputs are read with
 ``torch.load(weights_only=True)``: only tensors and plain containers are accepted.
@@ -18,6 +22,13 @@ import os
 import sys
 from datetime import datetime, timezone
 
+#: Upstream-exact configs (upstream modality order, Noiseprint++ + Bayar + SRM), by
+#: late fusion yes/no; they run phase-1 and phase-2 checkpoints alike.
+EXACT_CONFIGS = {
+    False: ('configs/mmfusion/'
+            'mmfusion-early_mit-b2_npp-bayar-srm_tgif-512x512_phase2_upstream-exact.py'),
+    True: 'configs/mmfusion/mmfusion-late_mit-b2_npp-bayar-srm_tgif-512x512_upstream-exact.py',
+}
 _PHASE_FIELDS = {'val_f1_best': 'localization', 'val_f1_fixed': 'localization',
                  'val_auc': 'detection', 'val_baCC': 'detection'}
 
@@ -42,7 +53,8 @@ def upstream_phase(ckpt: dict) -> str:
 def convert(src: str, dst: str, order=None) -> dict:
     """Convert ``src`` into ``dst``; returns the written ``meta``."""
     from dp_plugin.models.converters.checkpoint_io import save_checkpoint_atomic
-    from dp_plugin.models.converters.mmfusion_checkpoint import upstream_to_native
+    from dp_plugin.models.converters.mmfusion_checkpoint import (UPSTREAM_ORDER,
+                                                                 upstream_to_native)
     ckpt = _load(src)
     try:
         out = upstream_to_native(ckpt['state_dict'], ckpt['extractor_state_dict'], order)
@@ -50,12 +62,32 @@ def convert(src: str, dst: str, order=None) -> dict:
         sys.exit(f'error: {src}: {exc}')
     metrics = {k: ckpt[k] for k in ('epoch', 'val_loss', *_PHASE_FIELDS)
                if k in ckpt and isinstance(ckpt[k], (int, float))}
+    late = any(k.startswith('backbone.extra.0.') for k in out)
+    slots = sorted({k.split('.')[1] for k in out if k.startswith('modal_extractor.')})
+    upstream_set = slots == sorted(UPSTREAM_ORDER) and order in (None, list(UPSTREAM_ORDER))
     meta = {'converted_from': os.path.basename(src), 'converter': 'tools/convert/mmfusion_to_dp.py',
             'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
             'upstream_phase': upstream_phase(ckpt), 'upstream_metrics': metrics,
-            'num_tensors': len(out)}
+            'num_tensors': len(out), 'config': EXACT_CONFIGS[late] if upstream_set else None}
     save_checkpoint_atomic({'meta': meta, 'state_dict': out}, dst)
     return meta
+
+
+def reverse(src: str, dst: str) -> int:
+    """Write the dp_plugin MMFusion checkpoint ``src`` in upstream's layout; returns #tensors."""
+    from dp_plugin.models.converters.checkpoint_io import load_weights_only, save_checkpoint_atomic
+    from dp_plugin.models.converters.mmfusion_checkpoint import native_to_upstream
+    obj = load_weights_only(src)
+    state = obj.get('state_dict') if isinstance(obj, dict) else None
+    if not isinstance(state, dict):
+        sys.exit(f'error: {src}: expected a dp_plugin checkpoint with "state_dict"')
+    try:
+        sd, ext = native_to_upstream(state)
+    except (KeyError, ValueError) as exc:
+        sys.exit(f'error: {src}: {exc}')
+    epoch = obj.get('meta', {}).get('epoch', 0) if isinstance(obj.get('meta'), dict) else 0
+    save_checkpoint_atomic({'epoch': epoch, 'state_dict': sd, 'extractor_state_dict': ext}, dst)
+    return len(sd) + len(ext)
 
 
 def main(argv=None) -> None:
@@ -65,10 +97,20 @@ def main(argv=None) -> None:
     parser.add_argument('--order', nargs='+', metavar='SLOT',
                         help='modality slots in the order of the target config '
                              '(noiseprint, bayar, srm, diffusionprint)')
+    parser.add_argument('--reverse', action='store_true',
+                        help='dp_plugin MMFusion -> upstream MMFusion layout')
     args = parser.parse_args(argv)
+    if args.reverse:
+        if args.order:
+            parser.error('--order applies to upstream -> dp_plugin only')
+        n = reverse(args.src, args.dst)
+        print(f'dp_plugin -> upstream MMFusion: wrote {n} tensors to {args.dst}')
+        return
     meta = convert(args.src, args.dst, args.order)
     print(f"upstream MMFusion ({meta['upstream_phase']} phase) -> dp_plugin: wrote "
           f"{meta['num_tensors']} tensors to {args.dst}")
+    if meta['config']:
+        print(f"run it as upstream does with {meta['config']}")
 
 
 if __name__ == '__main__':

@@ -4,6 +4,11 @@ Upstream -> dp_plugin (the official ``trufor.pth.tar``, or a checkpoint of an up
 TruFor patched with ``adapters.trufor``)::
 
     python tools/convert/trufor_to_dp.py trufor.pth.tar work_dirs/trufor_official.pth
+    python tools/test.py configs/trufor/trufor_mit-b2_upstream-exact_noiseprintpp_tgif-512x512.py \
+        work_dirs/trufor_official.pth
+
+The upstream-exact config (named in the output's ``meta['config']``) reproduces upstream's
+maps: upstream's LayerNorm eps and ``/256`` RGB scaling (docs/trufor.md).
 
 dp_plugin -> upstream (e.g. to run a model trained here with upstream ``test.py``)::
 
@@ -16,6 +21,9 @@ import argparse
 import os
 import sys
 from datetime import datetime, timezone
+
+#: The config that runs converted official weights as upstream does.
+EXACT_CONFIG = 'configs/trufor/trufor_mit-b2_upstream-exact_noiseprintpp_tgif-512x512.py'
 
 
 def convert(src: str, dst: str, reverse: bool = False) -> int:
@@ -34,7 +42,7 @@ def convert(src: str, dst: str, reverse: bool = False) -> int:
             obj = {'meta': {'converted_from': os.path.basename(src),
                             'converter': 'tools/convert/trufor_to_dp.py',
                             'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
-                            'epoch': rest.get('epoch')},
+                            'epoch': rest.get('epoch'), 'config': EXACT_CONFIG},
                    'state_dict': out}
     except (KeyError, ValueError) as exc:
         sys.exit(f'error: {src}: {exc}')
@@ -52,6 +60,8 @@ def main(argv=None) -> None:
     n = convert(args.src, args.dst, args.reverse)
     direction = 'dp_plugin -> upstream' if args.reverse else 'upstream -> dp_plugin'
     print(f'{direction}: wrote {n} tensors to {args.dst}')
+    if not args.reverse:
+        print(f'run it as upstream does with {EXACT_CONFIG}')
 
 
 if __name__ == '__main__':

@@ -1,7 +1,8 @@
 # MMFusion, early fusion (the released reference model, MixCMNeXt-B2 + CMX + heads).
 # Children set `model.modalities` (the list; DiffusionPrint, NoisePrintPP, SRM, Bayar in
 # any order) and, for ImageNet weights, `model.backbone.pretrained` (local mit_b2.pth).
-# Norm eps 1e-3 as MMFusion's initialisation sets it.
+# Norm eps 1e-3 as MMFusion's initialisation sets it; the heads' fusion conv has no bias, as
+# upstream's SegFormerHead.
 model = dict(
     type='MMFusion',
     data_preprocessor=dict(
@@ -19,6 +20,7 @@ model = dict(
     decode_head=dict(
         type='AllMLPHead', in_channels=[64, 128, 320, 512], in_index=[0, 1, 2, 3],
         channels=512, dropout_ratio=0.1, num_classes=2, align_corners=False,
+        fusion_conv_bias=False,
         # MMFusion's localization loss: 0.3 CE (weights 0.5 / 2.5) + 0.7 Dice (exponent 1).
         loss_decode=[
             dict(type='ForgeryCrossEntropyLoss', class_weight=[0.5, 2.5], loss_weight=0.3),
@@ -26,7 +28,7 @@ model = dict(
         ]),
     conf_head=dict(
         type='ConfidenceHead', in_channels=[64, 128, 320, 512], in_index=[0, 1, 2, 3],
-        channels=512, dropout_ratio=0.1, align_corners=False),
+        channels=512, dropout_ratio=0.1, align_corners=False, fusion_conv_bias=False),
     detection_head=dict(type='ConfPoolDetectionHead', hidden_channels=128, dropout_ratio=0.5),
     # Phase 2 (detection): MSE(conf, true-class prob.) without boundary band + 0.5 BCE.
     loss_conf=dict(type='ConfidenceMSELoss', erode=1, dilate=1),

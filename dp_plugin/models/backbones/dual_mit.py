@@ -11,6 +11,7 @@ from mmseg.models.utils import nlc_to_nchw
 from dp_plugin.registry import MODELS
 from ..fusion import FeatureFusionModule, FeatureRectifyModule
 from ..converters.mit_keys import inflate_input_channels, load_mit_checkpoint
+from .norm_eps import apply_norm_eps
 
 _PARTS = {'patch_embed': 0, 'block': 1, 'norm': 2}
 
@@ -47,6 +48,10 @@ class DualMixVisionTransformer(BaseModule):
             :class:`MixVisionTransformer`; the defaults are MiT-B2.
         fusion_reduction (int): Reduction of FRM/FFM. Defaults to 1.
         fusion_norm_cfg (dict): Norm of the FFM channel embedding. Defaults to BN.
+        norm_eps (dict, optional): LayerNorm eps per part, overriding ``norm_cfg``
+            (see :func:`~dp_plugin.models.backbones.norm_eps.apply_norm_eps`); TruFor's
+            upstream-exact configs set ``rgb_patch_embed``, ``extra_patch_embed`` and
+            ``attn_sr`` to 1e-5.
         pretrained (str, optional): Local ImageNet MiT weights (SegFormer or mmseg layout)
             loaded into both streams by :meth:`init_weights`. When ``extra_in_channels``
             differs from the checkpoint, that one kernel is inflated
@@ -71,6 +76,7 @@ class DualMixVisionTransformer(BaseModule):
                  act_cfg: dict = dict(type='GELU'),
                  fusion_reduction: int = 1,
                  fusion_norm_cfg: dict = dict(type='BN'),
+                 norm_eps: Optional[dict] = None,
                  pretrained: Optional[str] = None,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -92,6 +98,7 @@ class DualMixVisionTransformer(BaseModule):
             FeatureFusionModule(dim, reduction=fusion_reduction, num_heads=heads,
                                 norm_cfg=fusion_norm_cfg)
             for dim, heads in zip(self.out_channels, num_heads))
+        apply_norm_eps(self.rgb, [self.extra], self.FFMs, norm_eps)
         self.pretrained = pretrained
 
     # upstream attribute names ------------------------------------------------------

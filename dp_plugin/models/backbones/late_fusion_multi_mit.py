@@ -11,6 +11,7 @@ from mmseg.models.utils import nlc_to_nchw
 from dp_plugin.registry import MODELS
 from ..fusion import FeatureFusionModule, FeatureRectifyModule
 from ..converters.mit_keys import inflate_input_channels, load_mit_checkpoint
+from .norm_eps import apply_norm_eps
 
 
 def _run_stage(stream: MixVisionTransformer, stage: int, x: torch.Tensor) -> torch.Tensor:
@@ -37,6 +38,8 @@ class LateFusionMultiMiT(BaseModule):
         modal_channels (sequence of int): Output channels of each modality, in the
             model's modality order (filled in by :class:`MMFusion`).
         stage_dropout (float): Dropout on each concatenated stage output. Defaults to 0.33.
+        norm_eps (dict, optional): LayerNorm eps per part, overriding ``norm_cfg`` (see
+            :func:`~dp_plugin.models.backbones.norm_eps.apply_norm_eps`).
         pretrained (str, optional): Local ImageNet MiT weights loaded into the RGB stream
             and every modality stream (first kernels inflated to the modality width).
         Other arguments: as :class:`DualMixVisionTransformer` (MiT-B2 defaults).
@@ -61,6 +64,7 @@ class LateFusionMultiMiT(BaseModule):
                  fusion_reduction: int = 1,
                  fusion_norm_cfg: dict = dict(type='BN'),
                  stage_dropout: float = 0.33,
+                 norm_eps: Optional[dict] = None,
                  pretrained: Optional[str] = None,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -85,6 +89,8 @@ class LateFusionMultiMiT(BaseModule):
                                            norm_cfg=fusion_norm_cfg)
                        for d, h in zip(dims, num_heads))
             for _ in self.modal_channels)
+        apply_norm_eps(self.rgb, self.extra, [f for per_modality in self.FFMs
+                                              for f in per_modality], norm_eps)
         self.dropout = nn.Dropout(stage_dropout)
         self.num_stages = len(num_layers)
         self.out_channels: List[int] = [d * len(self.modal_channels) for d in dims]

@@ -21,15 +21,20 @@ Extractor: ``noiseprint.{0..47}.*`` (or ``noiseprint.modality.*`` once patched w
 ``adapters.mmfusion``: a DiffusionPrint in that slot), ``bayar.kernel``, ``srm.filters``.
 Upstream orders modalities ``noiseprint, bayar, srm`` whatever the config says; the
 native model uses its config order, so blocks (and the mixer's input channel groups, or
-the late-fusion streams) are permuted to ``order``.
+the late-fusion streams) are permuted to ``order``. :func:`native_to_upstream` is the
+inverse (back to upstream's order).
+
+Upstream's heads have no fusion-conv bias; the native heads are built without one
+(``fusion_conv_bias=False`` in the MMFusion configs), so nothing is invented here.
 """
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .mit_keys import segformer_to_mmseg
+from .mit_keys import mmseg_to_segformer, segformer_to_mmseg
 from .trufor_checkpoint import _check_all_used, _head_to_native, _split
+from .trufor_checkpoint import _head_to_upstream as _head_to_trufor
 
 Tensor = torch.Tensor
 #: Upstream's fixed modality order.
@@ -73,7 +78,7 @@ def _extractor_to_native(sd: Dict[str, Tensor], patched: bool) -> Dict[str, Tens
 
 
 def _head(sd: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    """MMFusion SegFormerHead -> :class:`AllMLPHead` (bias-free fusion conv gets a 0 bias)."""
+    """MMFusion SegFormerHead -> :class:`AllMLPHead` built with ``fusion_conv_bias=False``."""
     renamed = {}
     for key, value in sd.items():
         key = key.replace('linear_fuse.conv.', 'linear_fuse.0.', 1)
@@ -81,10 +86,24 @@ def _head(sd: Dict[str, Tensor]) -> Dict[str, Tensor]:
         if re.match(r'^linear_c\d\.proj\.weight$', key) and value.dim() == 4:
             value = value[:, :, 0, 0]
         renamed[key] = value
-    out = _head_to_native(renamed)
-    weight = out.get('fusion_conv.conv.weight')
-    if weight is not None and 'fusion_conv.conv.bias' not in out:
-        out['fusion_conv.conv.bias'] = weight.new_zeros(weight.shape[0])
+    return _head_to_native(renamed)
+
+
+def _head_to_upstream(sd: Dict[str, Tensor], head: str) -> Dict[str, Tensor]:
+    """:class:`AllMLPHead` -> MMFusion SegFormerHead (its fusion conv has no bias)."""
+    bias = sd.get('fusion_conv.conv.bias')
+    if bias is not None and bias.any():
+        raise ValueError(f'{head}.fusion_conv.conv.bias is non-zero: upstream MMFusion\'s head '
+                         'has no such bias (build the head with fusion_conv_bias=False)')
+    out = {}
+    for key, value in _head_to_trufor(sd).items():
+        if key.startswith('linear_fuse.0.'):
+            if key.endswith('.bias'):
+                continue  # all zero: checked above
+            key = 'linear_fuse.conv.' + key[len('linear_fuse.0.'):]
+        elif key.startswith('linear_fuse.1.'):
+            key = 'linear_fuse.bn.' + key[len('linear_fuse.1.'):]
+        out[key] = value
     return out
 
 
@@ -198,3 +217,98 @@ def _late_backbone(state_dict: Dict[str, Tensor], backbone: Dict[str, Tensor],
             if fm:
                 out[f'backbone.{fm.group(1)}.{perm[m]}.{fm.group(2)}'] = value
     used |= {k for k in state_dict if k.startswith('backbone.extra.')}
+
+
+def _native_slots(state_dict: Dict[str, Tensor]) -> List[str]:
+    """Slots of ``modal_extractor`` in model order (the order of their first keys)."""
+    slots: List[str] = []
+    for key in state_dict:
+        if key.startswith('modal_extractor.'):
+            slot = key.split('.')[1]
+            if slot not in slots:
+                slots.append(slot)
+    return slots
+
+
+def _extractor_to_upstream(sd: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    out = {}
+    for key, value in sd.items():
+        if key.startswith('modal_extractor.noiseprint.dncnn.'):
+            out['noiseprint.' + key[len('modal_extractor.noiseprint.dncnn.'):]] = value
+        elif key.startswith('modal_extractor.diffusionprint.'):
+            out[_PATCHED + key[len('modal_extractor.diffusionprint.'):]] = value
+        elif key in ('modal_extractor.bayar.kernel', 'modal_extractor.srm.filters'):
+            out[key[len('modal_extractor.'):]] = value
+        elif key.startswith('modal_extractor.'):
+            raise KeyError(f'{key}: upstream MMFusion has no place for it (slots are '
+                           f'{list(UPSTREAM_ORDER)}, DiffusionPrint in the noiseprint slot)')
+    return out
+
+
+def native_to_upstream(state_dict: Dict[str, Tensor]
+                       ) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
+    """Convert an :class:`MMFusion` ``state_dict`` to upstream's two dicts.
+
+    Inverse of :func:`upstream_to_native`: returns ``(state_dict, extractor_state_dict)``
+    in upstream's layout and modality order (``noiseprint`` (or a DiffusionPrint in that
+    slot), ``bayar``, ``srm``), whatever the native order. The heads must have no fusion
+    conv bias (or an all-zero one), as upstream's.
+    """
+    slots = _native_slots(state_dict)
+    kinds = ['noiseprint' if s == 'diffusionprint' else s for s in slots]
+    if sorted(kinds) != sorted(set(kinds)) or not set(kinds) <= set(UPSTREAM_ORDER):
+        raise ValueError(f'modalities {slots} have no upstream MMFusion layout (at most one '
+                         f'each of {list(UPSTREAM_ORDER)}, DiffusionPrint replacing noiseprint)')
+    upstream = [k for k in UPSTREAM_ORDER if k in kinds]
+    to_up = [upstream.index(k) for k in kinds]  # native index -> upstream index
+    ext = _extractor_to_upstream(state_dict)
+    out: Dict[str, Tensor] = {}
+    used = {k for k in state_dict if k.startswith('modal_extractor.')}
+    rgb = _split(state_dict, 'backbone.rgb.')
+    out.update({'backbone.' + k: v for k, v in mmseg_to_segformer(rgb).items()})
+    used |= {'backbone.rgb.' + k for k in rgb}
+    late = any(re.match(r'^backbone\.extra\.\d+\.layers\.', k) for k in state_dict)
+    if late:
+        for m in range(len(slots)):
+            stream = _split(state_dict, f'backbone.extra.{m}.')
+            out.update({f'backbone.extra.{to_up[m]}.{k}': v
+                        for k, v in mmseg_to_segformer(stream).items()})
+            used |= {f'backbone.extra.{m}.{k}' for k in stream}
+            for kind in ('FRMs', 'FFMs'):
+                part = _split(state_dict, f'backbone.{kind}.{m}.')
+                out.update({f'backbone.extra.{to_up[m]}.{kind}.{k}': v for k, v in part.items()})
+                used |= {f'backbone.{kind}.{m}.{k}' for k in part}
+    else:
+        extra = _split(state_dict, 'backbone.extra.')
+        for key, value in mmseg_to_segformer(extra, 'extra_').items():
+            m = re.match(r'^extra_patch_embed(\d)\.(proj|norm)\.(.*)$', key)
+            if m:
+                inner = 'proj.module' if m.group(2) == 'proj' else 'norm.ln_0'
+                key = f'extra_downsample_layers.{int(m.group(1)) - 1}.{inner}.{m.group(3)}'
+            out['backbone.' + key] = value
+        used |= {'backbone.extra.' + k for k in extra}
+        widths = [state_dict[f'backbone.modal_mix.blocks.{n}.final.weight'].shape[0]
+                  for n in range(len(slots))]
+        for key, value in state_dict.items():
+            if key.startswith(('backbone.FRMs.', 'backbone.FFMs.')):
+                out[key] = value
+            elif key.startswith('backbone.modal_mix.blocks.'):
+                _, _, _, n, rest = key.split('.', 4)
+                out[f'backbone.modal_mix.blocks.{to_up[int(n)]}.{rest}'] = value
+            elif key == 'backbone.modal_mix.mixer.convs.0.0.weight':
+                out[key] = _permute_groups(value, widths, to_up)
+            elif key.startswith('backbone.modal_mix.'):
+                out[key] = value
+            else:
+                continue
+            used.add(key)
+    for key, value in state_dict.items():
+        if key.startswith('detection.mlp.'):
+            out['detection.' + key[len('detection.mlp.'):]] = value
+            used.add(key)
+    for head in ('decode_head', 'conf_head'):
+        part = _split(state_dict, head + '.')
+        out.update({f'{head}.{k}': v for k, v in _head_to_upstream(part, head).items()})
+        used |= {f'{head}.{k}' for k in part}
+    _check_all_used(state_dict, used, 'native MMFusion')
+    return out, ext

@@ -16,23 +16,28 @@ class AllMLPHead(SegformerHead):
     Differences from mmseg's :class:`SegformerHead`, kept so TruFor checkpoints map onto
     it one to one: the per-stage projections are plain linear maps (1x1 convs with bias,
     no norm or activation), the projected maps are concatenated deepest stage first
-    (``[c4, c3, c2, c1]``), and the fusion conv has a bias followed by BN and ReLU.
+    (``[c4, c3, c2, c1]``), and the fusion conv has a bias (TruFor; MMFusion's has none)
+    followed by BN and ReLU.
     Dropout (``dropout_ratio``, default 0.1) and the classifier (``conv_seg``) come from
     :class:`BaseDecodeHead`.
 
     Args:
         fusion_norm_cfg (dict): Norm after the fusion conv. Defaults to BN with
             ``eps=1e-3`` (TruFor's head setting).
+        fusion_conv_bias (bool): Give the fusion conv a bias (TruFor). MMFusion's head has
+            none (``False``): a bias before BN only shifts the running mean.
         **kwargs: :class:`SegformerHead` / :class:`BaseDecodeHead` arguments
             (``in_channels``, ``channels``, ``num_classes``, ``in_index``, ...).
     """
 
-    def __init__(self, fusion_norm_cfg: dict = dict(type='BN', eps=1e-3), **kwargs) -> None:
+    def __init__(self, fusion_norm_cfg: dict = dict(type='BN', eps=1e-3),
+                 fusion_conv_bias: bool = True, **kwargs) -> None:
         kwargs.update(norm_cfg=None, act_cfg=None)
         super().__init__(**kwargs)
         self.fusion_conv = ConvModule(
             in_channels=self.channels * len(self.in_channels), out_channels=self.channels,
-            kernel_size=1, bias=True, norm_cfg=fusion_norm_cfg, act_cfg=dict(type='ReLU'))
+            kernel_size=1, bias=fusion_conv_bias, norm_cfg=fusion_norm_cfg,
+            act_cfg=dict(type='ReLU'))
 
     def fuse(self, inputs: List[torch.Tensor]) -> torch.Tensor:
         """Project, upsample to 1/4 and fuse the stage maps (before dropout/classifier)."""
