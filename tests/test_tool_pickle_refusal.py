@@ -39,7 +39,8 @@ def patch_set(tmp_path_factory):
 def test_tools_refuse_code_carrying_pickles_in_one_line(tool, tmp_path, capsys, patch_set):
     marker = tmp_path / 'pwned'
     evil = str(tmp_path / 'epoch_1.pth')
-    state = {f'online.encoder.{k}': v for k, v in DnCNN(3, 8, depth=3, width=4).state_dict().items()}
+    net = DnCNN(3, 8, depth=3, width=4)
+    state = {f'online.encoder.{k}': v for k, v in net.state_dict().items()}
     torch.save({'state_dict': state, 'meta': {}, 'x': _Exploit(marker)}, evil)
     second = str(tmp_path / 'out.safetensors') if tool == 'export_backbone' else patch_set
     assert _tool(tool).main([evil, second]) == 2
