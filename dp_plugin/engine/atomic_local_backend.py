@@ -1,8 +1,9 @@
 """A local file backend whose writes are atomic (temp file + ``os.replace``).
 
 mmengine's ``LocalBackend.put`` opens the checkpoint with ``'wb'`` and writes into it,
-so a run killed mid-save leaves a truncated ``epoch_N.pth``. Set
-``default_hooks.checkpoint.backend_args=dict(backend='atomic_local')`` to use this one.
+so a run killed mid-save leaves a truncated ``epoch_N.pth``. :class:`AtomicCheckpointHook`
+(every config of this project) saves through this backend by default; any other hook
+can use it with ``backend_args=dict(backend='atomic_local')``.
 """
 from pathlib import Path
 from typing import Union
