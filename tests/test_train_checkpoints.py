@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import time
-import zipfile
 
 import pytest
 import torch
