@@ -84,3 +84,19 @@ def test_export_with_inconsistent_tensors_or_values_is_refused(tmp_path):
                                                             pixel_divisor=float('nan')))})
     with pytest.raises(ExportMetadataError, match='pixel_divisor=nan'):
         DiffusionPrint(checkpoint=path)
+
+
+def test_gaussian_input_filter_spec_is_checked(tmp_path):
+    """The authors' filter (``dict(type='gaussian', sigma=...)``) is accepted; a sigma
+    that would build a blur kernel of 6e6 x 6e6 taps is refused before building."""
+    tensors = {k: v.contiguous() for k, v in DnCNN(3, 8, depth=3, width=4).state_dict().items()}
+    for sigma, ok in ((1.0, True), (1e6, False), (float('inf'), False)):
+        path = str(tmp_path / f'g{sigma}.safetensors')
+        meta = dict(format=FORMAT_NAME, architecture=ARCH,
+                    input_highpass=dict(type='gaussian', sigma=sigma))
+        save_file(tensors, path, metadata={METADATA_KEY: json.dumps(meta)})
+        if ok:
+            assert DiffusionPrint(checkpoint=path).high_pass is not None
+        else:
+            with pytest.raises(ExportMetadataError, match='sigma'):
+                DiffusionPrint(checkpoint=path)

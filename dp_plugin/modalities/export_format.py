@@ -21,6 +21,8 @@ FORMAT_VERSION = 1
 METADATA_KEY = 'dp_plugin'
 _ARCH_KEYS = ('in_channels', 'out_channels', 'depth', 'width')
 _BN_KEYS = ('weight', 'bias', 'running_mean', 'running_var')
+#: Largest Gaussian input-filter sigma an export may record (kernel side 6 * sigma + 1).
+_MAX_SIGMA = 100
 
 
 class ExportMetadataError(ValueError):
@@ -62,7 +64,16 @@ def read_export_metadata(path: str) -> dict:
         shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     meta['architecture'] = _checked_architecture(path, meta.get('architecture', {}), shapes)
     _check_number(path, meta, 'pixel_divisor', lambda v: v > 0, 'a positive number')
-    _check_number(path, meta, 'input_highpass', lambda v: 0 <= v < 0.5, 'in [0, 0.5)')
+    if isinstance(meta.get('input_highpass'), dict):  # the authors' Gaussian filter
+        spec = meta['input_highpass']
+        if spec.get('type') != 'gaussian' or set(spec) - {'type', 'sigma'}:
+            raise ExportMetadataError(f"{path}: metadata input_highpass={spec!r} must be "
+                                      "dict(type='gaussian', sigma=...)")
+        _check_number(path, spec, 'sigma', lambda v: 0 < v <= _MAX_SIGMA,
+                      f'in (0, {_MAX_SIGMA}] (the blur kernel grows with it)')
+    else:
+        _check_number(path, meta, 'input_highpass', lambda v: 0 <= v < 0.5, 'in [0, 0.5) '
+                      "or dict(type='gaussian', sigma=...)")
     return meta
 
 
