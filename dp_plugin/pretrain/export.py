@@ -1,6 +1,7 @@
 """Export the trained DnCNN of a pretraining checkpoint in the project's format."""
 import datetime
 import os
+import pickle
 from typing import Dict, Optional, Tuple, Union
 
 import torch
@@ -22,6 +23,24 @@ def dncnn_architecture(state_dict: Dict[str, torch.Tensor]) -> dict:
                 out_channels=int(last.shape[0]), depth=len(convs), width=int(first.shape[0]))
 
 
+def _load_weights_only(path: str):
+    """``torch.load(weights_only=True)``; a refused pickle or corrupt file is a ValueError."""
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        code = next((ln for ln in lines if 'GLOBAL' in ln), None)
+        if code is not None:
+            raise ValueError(f'{path}: refused to unpickle it: it holds Python objects other '
+                             f'than weights ({code}); only weights are loaded '
+                             '(weights_only=True)') from None
+        # torch wraps the reason in boilerplate lines ("Weights only load failed...")
+        reason = next((ln for ln in lines if not ln.startswith(
+            ('Weights only', 'Please file', 'Check the'))), type(exc).__name__)
+        raise ValueError(f'{path}: not a readable PyTorch checkpoint '
+                         f'({reason.split(". ")[0]})') from None
+
+
 def encoder_from_checkpoint(path: str, which: str = 'online'
                             ) -> Tuple[Dict[str, torch.Tensor], Optional[Config], str]:
     """The DnCNN state_dict of a pretraining checkpoint, its config and run name.
@@ -40,7 +59,7 @@ def encoder_from_checkpoint(path: str, which: str = 'online'
     if path.endswith('.safetensors'):
         obj = None
     else:
-        obj = torch.load(path, map_location='cpu', weights_only=True)
+        obj = _load_weights_only(path)
     state = obj.get('state_dict') if isinstance(obj, dict) else None
     prefix = PREFIXES[which]
     if state is not None and any(k.startswith(prefix) for k in state):
