@@ -23,7 +23,8 @@ from dp_plugin.evaluation.forgery_metric import LOC_KEYS, format_scores
 from tgif_fixture import make_tgif_fixture
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TINY_SRM = osp.join(REPO, 'configs', 'lite_baseline', 'lite-baseline_mit-b0-tiny_srm_sim-128x128.py')
+TINY_SRM = osp.join(REPO, 'configs', 'lite_baseline',
+                    'lite-baseline_mit-b0-tiny_srm_sim-128x128.py')
 
 
 def _maps():
@@ -100,12 +101,11 @@ def test_tools_test_and_dp_localize_print_the_same_numbers(tiny_run):
 
     # The same images for dp-localize, each mask stored under its image's relative path.
     masks = tmp / 'masks'
-    for line in open(osp.join(root, 'lists', 'testing_auth.txt')).read().split('\n') + [
-            ln for name in os.listdir(osp.join(root, 'lists')) if name.startswith('testing_')
-            and 'auth' not in name for ln in open(osp.join(root, 'lists', name)).read().split('\n')]:
-        if not line.strip():
-            continue
-        image, mask, _ = line.split()
+    lines = []
+    for name in sorted(os.listdir(osp.join(root, 'lists'))):
+        if name.startswith('testing_'):
+            lines += open(osp.join(root, 'lists', name)).read().split()
+    for image, mask in zip(lines[0::3], lines[1::3]):
         target = masks / image
         target.parent.mkdir(parents=True, exist_ok=True)
         if mask == 'None':
@@ -114,7 +114,8 @@ def test_tools_test_and_dp_localize_print_the_same_numbers(tiny_run):
             shutil.copy(osp.join(root, mask), target)
     out = str(tmp / 'localize')
     torch.set_num_threads(1)
-    assert localize_cli.main([root, '-o', out, '--config', TINY_SRM, '--checkpoint', checkpoint,
+    inputs = [osp.join(root, d, 'testing') for d in ('original', 'simnn-fr', 'simbl-fr')]
+    assert localize_cli.main(inputs + ['-o', out, '--config', TINY_SRM, '--checkpoint', checkpoint,
                               '--device', 'cpu', '--masks', str(masks), '--no-overlay']) == 0
     summary = {osp.relpath(r['input'], root): r
                for r in json.load(open(osp.join(out, 'summary.json')))['images']}

@@ -35,12 +35,22 @@ def heatmap_overlay(image_bgr: np.ndarray, prob: np.ndarray,
     panels.append(overlay)
     picture = np.concatenate(panels, axis=1)
     if caption:
-        scale = max(picture.shape[1] / 1200.0, 0.3)
-        strip = np.full((int(28 * scale) + 8, picture.shape[1], 3), 255, np.uint8)
-        cv2.putText(strip, caption, (4, strip.shape[0] - 8), cv2.FONT_HERSHEY_SIMPLEX,
-                    scale, (0, 0, 0), 1, cv2.LINE_AA)
-        picture = np.concatenate([strip, picture], axis=0)
+        picture = np.concatenate([_caption_strip(caption, picture.shape[1]), picture], axis=0)
     return picture
+
+
+def _caption_strip(caption: str, width: int) -> np.ndarray:
+    """White strip with ``caption`` in black; one ``' | '``-separated item per line when
+    the whole caption does not fit in ``width``."""
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, float(np.clip(width / 1000.0, 0.3, 0.8))
+    lines = [caption]
+    if cv2.getTextSize(caption, font, scale, 1)[0][0] + 8 > width:
+        lines = caption.split(' | ')
+    height = cv2.getTextSize('Ag', font, scale, 1)[0][1] + 6
+    strip = np.full((height * len(lines) + 4, width, 3), 255, np.uint8)
+    for i, line in enumerate(lines):
+        cv2.putText(strip, line, (4, height * (i + 1)), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return strip
 
 
 @HOOKS.register_module()

@@ -80,7 +80,8 @@ class ForgeryLocalizationMetric(BaseMetric):
     (``label`` 1) give the plain F1 at ``threshold`` (DiffusionPrint's / TGIF's), the
     plain F1-best (per-image oracle threshold), TruFor's F1 at ``threshold`` and at its
     best threshold (15/11 boundary band, max with the inverted prediction), pixel AUC and
-    IoU; each is averaged over images with ``nanmean``. Authentic images (``label`` 0) are not mixed into F1: they give
+    IoU; each is averaged over images with ``nanmean``. Authentic images (``label`` 0)
+    are not mixed into F1: they give
     ``auth_fp_area`` (mean fraction of pixels predicted forged) and ``auth_flagged``
     (fraction of authentic images with any pixel predicted forged). If the model puts
     an image score ``pred_score`` in its samples, ``det_auc`` and ``det_bacc`` (at 0.5)

@@ -1,4 +1,4 @@
-"""Confidence/detection training, windowed inference and map restoring shared by TruFor and MMFusion."""
+"""Confidence/detection training, windowed inference and map restoring (TruFor, MMFusion)."""
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
