@@ -20,7 +20,7 @@ from dp_plugin.apis.inference import Localizer
 from dp_plugin.models.segmentors.confidence_detection_mixin import slide_windows
 from dp_plugin.registry import MODELS
 
-SLIDE = ConfigDict(mode='slide', crop_size=(24, 24), stride=(16, 16))
+SLIDE = dict(mode='slide', crop_size=(24, 24), stride=(16, 16))  # a plain dict works too
 HEAD = dict(in_index=[0, 1, 2, 3], channels=16)
 DIMS = [8, 16, 40, 64]
 

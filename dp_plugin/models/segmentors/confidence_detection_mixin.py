@@ -72,8 +72,8 @@ class ConfidenceDetectionMixin:
         batch, _, height, width = inputs.shape
         sums: Dict[str, Tensor] = {}
         count = inputs.new_zeros((batch, 1, height, width), dtype=torch.float32)
-        for y1, y2, x1, x2 in slide_windows((height, width), self.test_cfg.crop_size,
-                                            self.test_cfg.stride):
+        for y1, y2, x1, x2 in slide_windows((height, width), self.test_cfg['crop_size'],
+                                            self.test_cfg['stride']):
             for key, value in crop_logits(inputs[:, :, y1:y2, x1:x2]).items():
                 if key not in sums:
                     sums[key] = value.new_zeros((batch, value.shape[1], height, width))
