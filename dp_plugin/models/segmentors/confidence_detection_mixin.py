@@ -79,7 +79,7 @@ class ConfidenceDetectionMixin:
                     sums[key] = value.new_zeros((batch, value.shape[1], height, width))
                 sums[key][:, :, y1:y2, x1:x2] += value
             count[:, :, y1:y2, x1:x2] += 1
-        return {key: value / count for key, value in sums.items()}
+        return {key: value.div_(count) for key, value in sums.items()}  # in place: less memory
 
     def _restore(self, x: Tensor, meta: dict) -> Tensor:
         """Undo padding/flip of one ``(1, C, H, W)`` map and resize it to ``ori_shape``."""
