@@ -41,23 +41,14 @@ from ..utils import model_home
 
 
 def mask_scores(prob: np.ndarray, gt: np.ndarray, threshold: float) -> Dict[str, float]:
-    """F1 and IoU at ``threshold`` and the best F1 over thresholds (1000 bins).
+    """The per-image scores ``tools/test.py`` records for this map and mask.
 
-    Values are NaN when the mask has no forged pixel (F1 undefined).
+    :func:`dp_plugin.evaluation.functional.image_metrics`: a mask with a forged pixel
+    gives ``f1``, ``f1_best``, ``iou``, ``f1_trufor``, ... (NaN where undefined); an empty
+    mask (authentic image) gives ``fp_area`` and ``flagged`` instead.
     """
-    positives = int(gt.sum())
-    if positives == 0:
-        return {'f1': math.nan, 'f1_best': math.nan, 'iou': math.nan}
-    pred = prob > threshold
-    gt = gt.astype(bool)
-    tp = int(np.count_nonzero(pred & gt))
-    fp = int(np.count_nonzero(pred & ~gt))
-    fn = positives - tp
-    bins = np.minimum((prob * 1000).astype(np.int64), 999)
-    pos_hist = np.bincount(bins[gt], minlength=1000)[::-1].cumsum()
-    all_hist = np.bincount(bins.ravel(), minlength=1000)[::-1].cumsum()
-    best = float((2 * pos_hist / (positives + all_hist)).max())
-    return {'f1': 2 * tp / (2 * tp + fp + fn), 'f1_best': best, 'iou': tp / (tp + fp + fn)}
+    from dp_plugin.evaluation.functional import image_metrics
+    return image_metrics(prob, gt, threshold=threshold)
 
 
 class ModelOutputError(ValueError):
