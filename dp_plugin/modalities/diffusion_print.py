@@ -38,8 +38,9 @@ class DiffusionPrint(DnCNNModality):
         input_highpass (float, optional): Cut-off of the FFT high-pass applied to the
             whole input before the DnCNN (the HP-filter ablation). None: from the
             export metadata, else off; 0 forces it off.
-        **kwargs: ``tile_size``, ``fast_inference``, ``inference_layout`` and
-            ``init_cfg`` of :class:`DnCNNModality`.
+        **kwargs: ``tile_size``, ``fast_inference``, ``inference_layout``,
+            ``precision`` (``'fp32'`` / ``'bf16'``) and ``init_cfg`` of
+            :class:`DnCNNModality`.
     """
 
     def __init__(self, checkpoint: Optional[str] = None, out_channels: Optional[int] = None,
