@@ -9,6 +9,18 @@ from .fast_dncnn import (LAYOUTS, PRECISIONS, FoldedDnCNN, resolve_precision, ti
                          weights_fingerprint)
 
 
+def set_inference_precision(model: torch.nn.Module, precision: str) -> torch.dtype:
+    """Set ``precision`` on every :class:`DnCNNModality` inside ``model`` and return the
+    dtype the rest of ``model`` should autocast to on its device (``torch.float32`` where
+    bf16 is not native: then everything stays fp32)."""
+    device = next(model.parameters()).device
+    dtype = resolve_precision(precision, device)
+    for module in model.modules():
+        if isinstance(module, DnCNNModality):
+            module.precision = precision if dtype == torch.bfloat16 else 'fp32'
+    return dtype
+
+
 class DnCNNModality(BaseModality):
     """A modality whose extractor is a :class:`DnCNN`.
 
