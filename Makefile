@@ -10,7 +10,7 @@ TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 OPENCV_PIN ?= opencv-python-headless==5.0.0.93
 STAMP  := $(VENV)/.dp-plugin-installed
 
-.PHONY: venv test demo clean-venv
+.PHONY: venv test demo wheel clean-venv
 
 venv: $(STAMP)
 
@@ -28,8 +28,13 @@ $(STAMP): requirements.txt setup.py
 test: venv
 	$(VPY) -m pytest -q tests
 
+# also installs the DP model and weights in $${DP_PLUGIN_HOME:-~/.cache/dp_plugin} (docs/install.md)
 demo: venv
 	$(VPY) tools/demo.py --out demo_out
+
+# dist/dp_plugin-*.whl with configs/ and tools/ under dp_plugin/.mim (docs/install.md)
+wheel: venv
+	$(PIP) wheel -q --no-deps --no-build-isolation -w dist .
 
 clean-venv:
 	rm -rf $(VENV)

@@ -33,8 +33,8 @@ import torch
 import torch.nn as nn
 
 from dp_plugin.modalities import BaseModality, DiffusionPrint
-from dp_plugin.models.backbones.mit_keys import inflate_input_channels
-from dp_plugin.models.utils import ADAPTER_KINDS, ModalityAdapter
+from dp_plugin.models.converters.mit_keys import inflate_input_channels
+from dp_plugin.models.fusion import ADAPTER_KINDS, ModalityAdapter
 
 __all__ = ['TruForModalitySlot', 'patch_trufor', 'patch_trufor_from_cfg', 'YACS_KEYS']
 

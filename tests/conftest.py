@@ -1,10 +1,14 @@
 import os
+import sys
 
 import pytest
 import torch
 
 # Two cores: keep every test process on a predictable thread count.
 torch.set_num_threads(int(os.environ.get('DP_TEST_THREADS', '2')))
+# The tools' helper modules (tools/demo_lib.py, tools/bad_input_corpus.py) import by name;
+# appended, so no tool script shadows an installed package.
+sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tools'))
 
 
 def _find_noiseprint_weights() -> str:
@@ -31,6 +35,14 @@ def noiseprint_weights():
         pytest.skip(f'real Noiseprint++ weights not found ({NOISEPRINT_WEIGHTS}); '
                     'set DP_NOISEPRINT_WEIGHTS')
     return NOISEPRINT_WEIGHTS
+
+
+@pytest.fixture(autouse=True, scope='session')
+def _private_model_home(tmp_path_factory):
+    """Tests never read or write the user's model home (``~/.cache/dp_plugin``)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv('DP_PLUGIN_HOME', str(tmp_path_factory.mktemp('dp_plugin_home')))
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -151,8 +151,6 @@ def tiny_runner_cfg(data_root, work_dir, max_epochs=2, batch_size=8, **model):
         'train_cfg.max_epochs': max_epochs,
         'default_hooks.logger.interval': 1,
     })
-    cfg.param_scheduler = [dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True,
-                                begin=0, end=max_epochs, convert_to_iter_based=True)]
     for k, v in model.items():
         cfg.model[k] = v
     return cfg

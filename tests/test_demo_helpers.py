@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dp_plugin.apis.demo import (Action, Step, StepFailed, StepRunner, f1_table, flat_table,
-                                 qualitative_grid, step_table)
+from demo_lib import (Action, Step, StepFailed, StepRunner, f1_table, flat_table,  # tools/
+                      qualitative_grid, step_table)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

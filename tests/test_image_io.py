@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from dp_plugin.apis import image_io
-from dp_plugin.apis.bad_input_corpus import make_bad_input_corpus
+from bad_input_corpus import make_bad_input_corpus  # tools/bad_input_corpus.py
 from dp_plugin.apis.image_io import (ImageReadError, atomic_write, read_image, read_mask,
                                      remove_stale_temp_files)
 

@@ -104,7 +104,8 @@ def test_modality_sees_raw_pixels_rgb_stream_imagenet():
 
 def test_clear_errors_for_bad_setup(tmp_path):
     cfg = Config.fromfile(osp.join(CFG_DIR, TINY_CFG.format('diffusionprint')))
-    assert cfg.model.modality.checkpoint == 'work_dirs/pretrain_tiny/diffusionprint.safetensors'
+    assert cfg.model.modality.checkpoint == osp.join(os.environ['DP_PLUGIN_HOME'],
+                                                     'diffusionprint_tiny.safetensors')
     cfg.model.modality.checkpoint = str(tmp_path / 'pretrain_tiny' / 'diffusionprint.safetensors')
     with DefaultScope.overwrite_default_scope('dp_plugin'):
         with pytest.raises(FileNotFoundError, match='pretrain_tiny/diffusionprint.safetensors'):
@@ -120,7 +121,7 @@ def test_clear_errors_for_bad_setup(tmp_path):
 
 
 def test_rgb_pretrained_loads_official_segformer_keys(tmp_path):
-    from dp_plugin.models.rgb_weights import load_rgb_pretrained
+    from dp_plugin.models.converters.rgb_weights import load_rgb_pretrained
     model = build(TINY_CFG.format('srm'))
     # An official-format (NVlabs) state dict: patch_embed1.proj.weight ...
     w = torch.randn(32, 3, 7, 7)

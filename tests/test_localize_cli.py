@@ -15,7 +15,7 @@ from mmseg.structures import SegDataSample
 from PIL import Image
 
 from dp_plugin.apis import localize_cli
-from dp_plugin.apis.bad_input_corpus import make_bad_input_corpus
+from bad_input_corpus import make_bad_input_corpus  # tools/bad_input_corpus.py
 from dp_plugin.apis.image_io import TEMP_MARKER
 from dp_plugin.apis.inference import Localizer, load_state_dict_safely, output_from_sample
 from dp_plugin.apis.localize_cli import main
@@ -247,7 +247,7 @@ def test_console_script_reports_usage_errors(tmp_path):
                              str(image), '-o', str(tmp_path / 'out')], cwd=tmp_path,
                             env=env, capture_output=True, text=True)
     assert result.returncode == 2
-    assert 'demo_out/models/lite_dp/config.py not found' in result.stderr
+    assert 'models/lite_dp/config.py not found' in result.stderr
     assert 'make demo' in result.stderr
 
 

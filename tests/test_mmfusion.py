@@ -12,9 +12,9 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 import dp_plugin  # noqa: F401  (registers everything)
-from adapters.mmfusion import UpstreamInputSlot, swap_noiseprint_for_diffusionprint
+from dp_plugin.adapters.mmfusion import UpstreamInputSlot, swap_noiseprint_for_diffusionprint
 from dp_plugin.modalities import SRM, Bayar, DiffusionPrint, DnCNN, NoisePrintPP
-from dp_plugin.models.backbones.mit_keys import mmseg_to_segformer
+from dp_plugin.models.converters.mit_keys import mmseg_to_segformer
 from dp_plugin.registry import MODELS
 
 SIZE = 64
@@ -299,7 +299,7 @@ def test_converter_maps_an_upstream_checkpoint_onto_the_native_model(tmp_path):
 
 
 def test_converter_maps_late_fusion_streams_and_reorders_them(tmp_path):
-    from dp_plugin.models.utils.mmfusion_checkpoint import upstream_to_native
+    from dp_plugin.models.converters.mmfusion_checkpoint import upstream_to_native
     torch.manual_seed(0)
     ref = make([small_npp(), dict(type='SRM')], backbone='LateFusionMultiMiT')
     sd = {k: (torch.rand_like(v) + 0.5 if k.endswith('running_var') else

@@ -88,9 +88,9 @@ def test_ema_math_and_queue_fill():
     losses = model(**_batch(), mode='loss')  # first step: momentum net = copy of online
     for name, p in model.online.named_parameters():
         torch.testing.assert_close(dict(model.momentum_encoder.module.named_parameters())[name], p)
-    # 3 anchors with a positive + 4 pool patches enqueued
-    assert model.queue.ptr == 7 and (model.queue.category >= 0).sum() == 7
-    assert model.queue.category[:3].tolist() == [0, 1, 1]
+    # the 4 pool patches are enqueued, not the positive keys (enqueue_positives off)
+    assert model.queue.ptr == 4 and (model.queue.category >= 0).sum() == 4
+    assert model.queue.category[:4].tolist() == [1, 1, 1, 1]
     assert set(losses) >= {'loss_nce', 'pos_sim', 'num_neg'}
     before = {n: p.detach().clone() for n, p in model.momentum_encoder.module.named_parameters()}
     with torch.no_grad():
@@ -100,7 +100,10 @@ def test_ema_math_and_queue_fill():
     model(**_batch(seed=1), mode='loss')
     for n, p in model.momentum_encoder.module.named_parameters():
         torch.testing.assert_close(p, 0.9 * before[n] + 0.1 * online[n])
-    assert model.queue.ptr == 14
+    assert model.queue.ptr == 8
+    both = _model(enqueue_positives=True)
+    both(**_batch(), mode='loss')  # + the positive keys (no positive: an empty slot)
+    assert both.queue.ptr == 8 and both.queue.category[:4].tolist() == [0, 1, -1, 1]
 
 
 def test_model_loss_is_the_mean_over_anchors_with_a_positive():
@@ -113,9 +116,11 @@ def test_model_loss_is_the_mean_over_anchors_with_a_positive():
     batch = _batch()
     batch['num_pos'] = torch.tensor([1, 1, 0, 1])  # one positive each: view 1
     losses = model(**batch, mode='loss')
-    with torch.no_grad():  # first step: the momentum encoder is a copy of the online one
+    with torch.no_grad():  # first step: the momentum encoder is a copy of the online one;
+        # positives and pool patches go through it in one (train-mode BatchNorm) forward
         q = F.normalize(model.online(batch['views'][:, 0].float() / 255), dim=1)
-        k = F.normalize(model.online(batch['views'][:, 1].float() / 255), dim=1)
+        keys = torch.cat([batch['views'][:, 1], batch['neg']]).float() / 255
+        k = F.normalize(model.online(keys), dim=1)[:4]
     keep = [0, 1, 3]
     expect, _ = _direct_info_nce(q[keep], k[keep], bank, bank_cat, batch['category'][keep],
                                  3, model.temperature)

@@ -52,7 +52,7 @@ def test_kill_and_resume_equals_uninterrupted(patches, tmp_path):
     assert sa.keys() == sb.keys()
     for key in sa:  # weights, BN statistics, EMA weights, queue features/tags/pointer
         assert torch.equal(sa[key], sb[key]), key
-    assert int(sa['queue.ptr']) > 0 and 'queue.feats' in sa
+    assert bool((sa['queue.category'] >= 0).all())  # filled from the pool before step 1
     assert 'momentum_encoder.module.encoder.0.weight' in sa and 'momentum_encoder.steps' in sa
     for sta, stb in zip(a['optimizer']['state'].values(), b['optimizer']['state'].values()):
         for name in sta:

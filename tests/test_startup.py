@@ -42,7 +42,7 @@ def test_light_import_then_config_with_custom_imports_builds_every_scope(tmp_pat
         cfg = Config.fromfile({str(cfg)!r})
         init_default_scope(cfg.default_scope)
         model = MODELS.build(cfg.model)
-        assert type(model).__module__ == 'dp_plugin.modalities.diffusion_print', type(model)
+        assert type(model).__module__ == 'dp_plugin.modalities.diffusionprint', type(model)
         pre = MODELS.build(cfg.mmseg_model)
         assert type(pre).__module__.startswith('mmseg.'), type(pre)
         steps = [TRANSFORMS.build(t) for t in cfg.pipeline]

@@ -12,7 +12,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
-from adapters.trufor import TruForModalitySlot, patch_trufor, patch_trufor_from_cfg
+from dp_plugin.adapters.trufor import TruForModalitySlot, patch_trufor, patch_trufor_from_cfg
 from dp_plugin.modalities import DiffusionPrint
 from dp_plugin.registry import MODELS
 

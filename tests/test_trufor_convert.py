@@ -13,7 +13,7 @@ import os.path as osp
 import pytest
 import torch
 
-from dp_plugin.models.utils import native_to_upstream, upstream_to_native
+from dp_plugin.models.converters import native_to_upstream, upstream_to_native
 from dp_plugin.registry import MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from dp_plugin.models.backbones import DualMixVisionTransformer
-from dp_plugin.models.backbones.mit_keys import (inflate_input_channels, mmseg_to_segformer,
+from dp_plugin.models.converters.mit_keys import (inflate_input_channels, mmseg_to_segformer,
                                                  segformer_to_mmseg)
 from dp_plugin.models.fusion import FeatureFusionModule, FeatureRectifyModule
 from dp_plugin.models.heads import (AllMLPHead, ConfidenceHead, ConfPoolDetectionHead,

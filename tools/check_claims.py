@@ -78,7 +78,7 @@ def variant_paths(out: str, name: str) -> Tuple[str, str, str]:
 def pretrain_variants(runner, out: str, claims: List[Claim], jobs: int) -> None:
     """Train, export and probe every changed pretraining variant of ``claims``: each
     stage for all variants at once (``jobs`` processes), so a 2-core machine is busy."""
-    from dp_plugin.apis.demo import Step, latest_checkpoint
+    from demo_lib import Step, latest_checkpoint
     patches = osp.join(out, 'data', 'pretrain_patches')
     probe_patches = osp.join(out, 'data', 'probe_patches')  # the demo's separate probe set
     variants = {name: options for claim in claims for name, options in claim.variants.items()
@@ -107,7 +107,7 @@ def pretrain_variants(runner, out: str, claims: List[Claim], jobs: int) -> None:
 def probe_accuracy(out: str, name: str, options: List[str]) -> Optional[float]:
     """Overall linear-probe accuracy (%) of a variant (the demo's own model when
     ``options`` is empty); ``None`` when it was not measured."""
-    from dp_plugin.apis.demo import load_json
+    from demo_lib import load_json
     path = (osp.join(out, 'results', 'linear_probe.json') if not options
             else variant_paths(out, name)[2])
     probe = load_json(path)
@@ -116,7 +116,7 @@ def probe_accuracy(out: str, name: str, options: List[str]) -> Optional[float]:
 
 def localization_results(out: str, generator: Optional[str] = None) -> Dict[str, float]:
     """Mean F1@0.5 (%) over forged test images of each demo model."""
-    from dp_plugin.apis.demo import load_json
+    from demo_lib import load_json
     found = {}
     for label, short in (('DP', 'dp'), ('SRM', 'srm'), ('NP++', 'npp')):
         rows = load_json(osp.join(out, 'results', f'lite_{short}_per_image.json'))
@@ -147,7 +147,7 @@ def main() -> int:
     args = parse_args()
     os.chdir(REPO)
     sys.path.insert(0, REPO)
-    from dp_plugin.apis.demo import StepFailed, StepRunner
+    from demo_lib import StepFailed, StepRunner
     from dp_plugin.apis.image_io import atomic_write
     claims = [c for c in CLAIMS if not args.only or c.key in args.only]
     variants = sum(bool(o) for c in claims for o in c.variants.values())

@@ -33,7 +33,8 @@ PROBE_SET = ('--only', 'pretrain', '--seed', '1', '--generators', 'simnn', 'simb
              'simps', '--n-real', '30', '--n-generated', '12', '--jobs', '1')
 PRETRAIN_CLAIMS = ('pairing', 'cls_head', 'augmentation')
 #: model label -> (modality token of the Lite Baseline config, short name of the outputs);
-#: OUT/models/lite_dp is dp-localize's default model (localize_cli.DEFAULT_MODEL_DIR).
+#: OUT/models/lite_dp and the DiffusionPrint export are installed in the model home
+#: (dp_plugin.utils.model_home): dp-localize's default model and the configs' DP weights.
 MODELS = {'DP': ('diffusionprint', 'dp'), 'SRM': ('srm', 'srm'), 'NP++': ('noiseprintpp', 'npp')}
 
 
@@ -81,8 +82,8 @@ class Plan:
                                     for split in ('train', 'val', 'test')]
 
     def modality_options(self, model: str):
-        if model == 'DP':
-            return [f'model.modality.checkpoint={self.export}']
+        if model == 'DP':  # absolute: the installed default model must not read the cwd
+            return [f'model.modality.checkpoint={osp.abspath(self.export)}']
         if model == 'NP++':
             return [f'model.modality.checkpoint={osp.abspath(self.noiseprint)}']
         return []
@@ -98,7 +99,7 @@ class Plan:
 
     # ------------------------------------------------------------------ steps
     def train_lite(self, model: str):
-        from dp_plugin.apis.demo import Step
+        from demo_lib import Step
         config, work = LITE_CONFIG.format(MODELS[model][0]), self.lite_work(model)
         return Step(f'train_lite_{MODELS[model][1]}',
                     ['tools/train.py', config, '--work-dir', work, *self.data_options(),
@@ -106,7 +107,7 @@ class Plan:
                     outputs=[osp.join(work, 'best_*.pth')], needs=['tools/train.py', config])
 
     def test_lite(self, model: str):
-        from dp_plugin.apis.demo import Step, latest_checkpoint
+        from demo_lib import Step, latest_checkpoint
         config, work = LITE_CONFIG.format(MODELS[model][0]), self.lite_work(model)
         return Step(f'test_lite_{MODELS[model][1]}',
                     ['tools/test.py', config, latest_checkpoint(work, 'best_*.pth'),
@@ -115,14 +116,25 @@ class Plan:
                     outputs=[self.per_image(model)], needs=['tools/test.py'])
 
     def install_lite(self, model: str):
-        from dp_plugin.apis.demo import Action
+        """Copy a trained Lite Baseline to OUT/models; the DP one and the DiffusionPrint
+        export also become the defaults of dp-localize and of the configs (model home)."""
+        from demo_lib import Action
+        from dp_plugin.utils import model_home
         target = self.model_dir(model)
-        return Action(f'install_lite_{MODELS[model][1]}',
-                      lambda: install_model(self.lite_work(model), target),
-                      outputs=[osp.join(target, 'best.pth'), osp.join(target, 'config.py')])
+        outputs = [osp.join(target, 'best.pth'), osp.join(target, 'config.py')]
+        if model != 'DP':
+            return Action(f'install_lite_{MODELS[model][1]}',
+                          lambda: install_model(self.lite_work(model), target), outputs=outputs)
+
+        def install_dp() -> None:
+            install_model(self.lite_work(model), target)
+            model_home.install_model(osp.join(target, 'config.py'), osp.join(target, 'best.pth'))
+            model_home.install_file(self.export, model_home.DP_TINY_WEIGHTS)
+        home = [*model_home.default_model(), model_home.home_path(model_home.DP_TINY_WEIGHTS)]
+        return Action('install_lite_dp', install_dp, outputs=[*outputs, *home])
 
     def claims_step(self, only=None, force: bool = False):
-        from dp_plugin.apis.demo import Step
+        from demo_lib import Step
         name = 'claims_pretraining' if only else 'claims'
         cmd = ['tools/check_claims.py', '--demo-out', self.out, '--jobs', '2']
         if only:  # the pretraining variants; their outputs make the final check quick
@@ -136,7 +148,7 @@ class Plan:
     def stages(self):
         """Groups of steps in order; the steps of one group are independent and may run
         at once. Groups are callables so that later groups see earlier outputs."""
-        from dp_plugin.apis.demo import Action, Step, latest_checkpoint
+        from demo_lib import Action, Step, latest_checkpoint
         pretrain_dir = osp.join(self.work, 'pretrain_dp')
         baselines = [m for m in self.models if m != 'DP']
         yield lambda: [Step('simulate', ['tools/simulate.py', '--out', self.data, '--seed', '0',
@@ -192,7 +204,7 @@ class Plan:
             yield lambda: [self.claims_step()]
 
     def qualitative_maps(self) -> None:
-        from dp_plugin.apis.demo import qualitative_grid
+        from demo_lib import qualitative_grid
         model_dirs = {m: self.model_dir(m) for m in self.models}
         rows = qualitative_rows(self.loc, self.models, model_dirs, self.out, self.n_maps)
         qualitative_grid(rows, self.models, self.grid)
@@ -204,11 +216,11 @@ def count_steps(plan: Plan) -> int:
 
 
 def install_model(work_dir: str, target: str) -> None:
-    """Copy a trained model to ``target/{config.py,best.pth}`` (plain state dict): the
-    layout ``dp-localize`` uses by default for ``demo_out/models/lite_dp``."""
+    """Copy a trained model to ``target/{config.py,best.pth}`` (plain state dict), the
+    layout of dp-localize's default model in the model home."""
     import torch
 
-    from dp_plugin.apis.demo import latest_checkpoint
+    from demo_lib import latest_checkpoint
     from dp_plugin.apis.image_io import atomic_write
     from dp_plugin.apis.inference import load_state_dict_safely
     checkpoint = latest_checkpoint(work_dir, 'best_*.pth')
@@ -276,7 +288,7 @@ def all_forged_rows(loc_root: str):
 
 
 def write_report(plan: Plan, runner) -> str:
-    from dp_plugin.apis.demo import f1_table, flat_table, load_json, step_table
+    from demo_lib import f1_table, flat_table, load_json, step_table
     per_image = {m: load_json(plan.per_image(m)) for m in plan.models}
     per_image = {m: rows for m, rows in per_image.items() if rows}
     if per_image:
@@ -332,7 +344,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     os.chdir(REPO)
     sys.path.insert(0, REPO)
-    from dp_plugin.apis.demo import Step, StepFailed, StepRunner
+    from demo_lib import Step, StepFailed, StepRunner
     from dp_plugin.apis.image_io import atomic_write
     plan = Plan(args.out, claims=not args.no_claims, n_maps=args.n_maps,
                 noiseprint=args.noiseprint, force=args.force)
@@ -372,6 +384,9 @@ def main(argv=None) -> int:
     runner.say(f'{"partial " if code else ""}report: {report} '
                f'({runner.cpu_total() / 60:.1f} CPU-min in this run)')
     if not code:
+        from dp_plugin.utils.model_home import model_home
+        runner.say(f'default model and DiffusionPrint weights installed in {model_home()} '
+                   '($DP_PLUGIN_HOME)')
         runner.say(f'try: dp-localize {plan.loc}/simps-fr/testing -o maps/')
     return code
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Write the bad-input test corpus (see dp_plugin/apis/bad_input_corpus.py).
+"""Write the bad-input test corpus (see tools/bad_input_corpus.py).
 
 Example: ``python tools/make_bad_inputs.py work_dirs/bad_inputs`` then
 ``dp-localize work_dirs/bad_inputs/images --masks work_dirs/bad_inputs/masks``.
@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 
-from dp_plugin.apis.bad_input_corpus import make_bad_input_corpus
+from bad_input_corpus import make_bad_input_corpus
 
 
 def main() -> int:

@@ -1,5 +1,7 @@
 # Runtime of the contrastive pretraining: epoch-based, atomic checkpoints carrying
-# queue, EMA weights, optimizer, scheduler and RNG states (exact resume).
+# queue, EMA weights, optimizer, scheduler and RNG states (exact resume); the queue is
+# filled from the hard-negative pool before the first step (authors' script), not on
+# --resume.
 default_scope = 'dp_plugin'
 custom_imports = dict(imports=['dp_plugin'], allow_failed_imports=False)
 env_cfg = dict(cudnn_benchmark=False,
@@ -12,7 +14,7 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=3,
                     backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'))
-custom_hooks = [dict(type='RNGStateHook')]
+custom_hooks = [dict(type='QueueFillHook'), dict(type='RNGStateHook')]
 log_processor = dict(by_epoch=True)
 log_level = 'INFO'
 load_from = None

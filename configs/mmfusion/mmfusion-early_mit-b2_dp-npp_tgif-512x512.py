@@ -6,4 +6,4 @@ _base_ = [
     '../_base_/models/mmfusion_early.py', '../_base_/datasets/tgif_sim_mmfusion.py',
     '../_base_/schedules/mmfusion_sgd.py', '../_base_/default_runtime.py'
 ]
-model = dict(modalities=[dict(type='DiffusionPrint', checkpoint='work_dirs/pretrain/diffusionprint.safetensors'), dict(type='NoisePrintPP', tile_to_3=True, checkpoint='../shared/weights/noiseprint++/noiseprint++.th')])
+model = dict(modalities=[dict(type='DiffusionPrint', checkpoint='{{$DP_PLUGIN_HOME:~/.cache/dp_plugin}}/diffusionprint.safetensors'), dict(type='NoisePrintPP', tile_to_3=True, checkpoint='../shared/weights/noiseprint++/noiseprint++.th')])

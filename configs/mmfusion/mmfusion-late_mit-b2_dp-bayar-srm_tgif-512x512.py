@@ -5,5 +5,5 @@ _base_ = [
     '../_base_/schedules/mmfusion_sgd.py', '../_base_/default_runtime.py'
 ]
 widths = [64 * 3, 128 * 3, 320 * 3, 512 * 3]
-model = dict(modalities=[dict(type='DiffusionPrint', checkpoint='work_dirs/pretrain/diffusionprint.safetensors'), dict(type='Bayar'), dict(type='SRM')],
+model = dict(modalities=[dict(type='DiffusionPrint', checkpoint='{{$DP_PLUGIN_HOME:~/.cache/dp_plugin}}/diffusionprint.safetensors'), dict(type='Bayar'), dict(type='SRM')],
              decode_head=dict(in_channels=widths), conf_head=dict(in_channels=widths))

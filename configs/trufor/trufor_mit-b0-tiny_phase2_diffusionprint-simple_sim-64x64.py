@@ -4,4 +4,4 @@ _base_ = [
     '../_base_/models/trufor_tiny.py', '../_base_/datasets/tgif_sim_tiny64.py',
     '../_base_/schedules/tiny_cpu.py', '../_base_/default_runtime.py'
 ]
-model = dict(modality=dict(type='DiffusionPrint', checkpoint='work_dirs/pretrain_tiny/diffusionprint.safetensors', depth=6, width=16, out_channels=16), adapter='simple')
+model = dict(modality=dict(type='DiffusionPrint', checkpoint='{{$DP_PLUGIN_HOME:~/.cache/dp_plugin}}/diffusionprint_tiny.safetensors', depth=6, width=16, out_channels=16), adapter='simple')

@@ -5,4 +5,4 @@ _base_ = [
     '../_base_/models/trufor.py', '../_base_/datasets/tgif_sim.py',
     '../_base_/schedules/trufor_sgd.py', '../_base_/default_runtime.py'
 ]
-model = dict(modality=dict(type='DiffusionPrint', checkpoint='work_dirs/pretrain/diffusionprint.safetensors'), adapter='deep')
+model = dict(modality=dict(type='DiffusionPrint', checkpoint='{{$DP_PLUGIN_HOME:~/.cache/dp_plugin}}/diffusionprint.safetensors'), adapter='deep')

@@ -82,7 +82,7 @@ def _drop_missing_modality_files(model_cfg: ConfigDict) -> None:
         entries = model_cfg.get(key)
         for entry in [entries] if isinstance(entries, dict) else entries or []:
             path = entry.get('checkpoint') if isinstance(entry, dict) else None
-            if path and not osp.isfile(path):
+            if path and not osp.isfile(osp.expanduser(path)):
                 entry['checkpoint'] = None
 
 

@@ -32,11 +32,7 @@ from .image_io import (DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, IMAGE_EXTENSIONS,
                        remove_stale_temp_files)
 from .inference import DEFAULT_TILE, DEFAULT_TILE_OVERLAP
 
-#: Where ``make demo`` puts the Lite Baseline trained with DiffusionPrint; the default
-#: model of ``dp-localize`` (relative to the working directory).
-DEFAULT_MODEL_DIR = osp.join('demo_out', 'models', 'lite_dp')
-DEFAULT_CONFIG = osp.join(DEFAULT_MODEL_DIR, 'config.py')
-DEFAULT_CHECKPOINT = osp.join(DEFAULT_MODEL_DIR, 'best.pth')
+from ..utils import model_home
 
 OUTPUT_SUFFIXES = {'npz': '.npz', 'mask': '.mask.png', 'overlay': '.overlay.png'}
 SUMMARY_FIELDS = ('input', 'output', 'status', 'error', 'width', 'height', 'score',
@@ -49,14 +45,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog='dp-localize', description='Localize inpainted / forged regions in images '
         'with a trained dp_plugin model (Lite Baseline, TruFor, MMFusion).')
-    parser.add_argument('inputs', nargs='+', help='image files, folders (searched '
+    parser.add_argument('inputs', nargs='*', help='image files, folders (searched '
                         'recursively) or glob patterns (quote them: "photos/**/*.jpg")')
     parser.add_argument('-o', '--out', default='localize_out', help='output folder '
                         '(default: %(default)s)')
-    parser.add_argument('--config', help=f'model config (default: {DEFAULT_CONFIG}, '
-                        'written by `make demo`)')
-    parser.add_argument('--checkpoint', help=f'model weights, .pth or .safetensors '
-                        f'(default: {DEFAULT_CHECKPOINT})')
+    parser.add_argument('--config', help='model config (default: the installed model, '
+                        f'${model_home.HOME_ENV}/{model_home.DEFAULT_MODEL}/config.py with '
+                        f'${model_home.HOME_ENV} defaulting to {model_home.DEFAULT_HOME}; '
+                        'written by `make demo` or --install-model)')
+    parser.add_argument('--checkpoint', help='model weights, .pth or .safetensors '
+                        '(default: best.pth beside the default config)')
+    parser.add_argument('--install-model', action='store_true', help='copy --config and '
+                        '--checkpoint to the default model location first (inputs optional)')
     parser.add_argument('--device', default=None, help='torch device (default: cuda if '
                         'available, else cpu)')
     parser.add_argument('--threads', type=int, default=None, help='CPU threads of torch '
@@ -87,6 +87,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override '
                         'config keys, e.g. model.test_cfg.mode=whole')
     args = parser.parse_args(argv)
+    if args.install_model and not (args.config and args.checkpoint):
+        parser.error('--install-model needs --config and --checkpoint')
+    if not args.inputs and not args.install_model:
+        parser.error('the following arguments are required: inputs')
     if not 0.0 <= args.threshold <= 1.0:
         parser.error(f'--threshold must be in [0, 1], got {args.threshold}')
     if args.tile < 0 or (args.tile and not 0 <= args.tile_overlap < args.tile):
@@ -335,16 +339,31 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     def say(message: str) -> None:
         tqdm.write(message, file=sys.stderr)
 
-    config = args.config or DEFAULT_CONFIG
-    checkpoint = args.checkpoint or (DEFAULT_CHECKPOINT if args.config is None else None)
+    if args.install_model:
+        try:
+            installed = model_home.install_model(args.config, args.checkpoint)
+        except Exception as exc:  # bad file: one line, usage exit code
+            say(f'dp-localize: error: cannot install the model: {" ".join(str(exc).split())}')
+            return 2
+        say(f'dp-localize: installed the default model in {osp.dirname(installed[0])}')
+        if not args.inputs:
+            return 0
+    try:
+        default_config, default_checkpoint = model_home.default_model()
+    except ValueError as exc:  # an empty $DP_PLUGIN_HOME
+        say(f'dp-localize: error: {exc}')
+        return 2
+    config = args.config or default_config
+    checkpoint = args.checkpoint or (default_checkpoint if args.config is None else None)
     if checkpoint is None:
         say('dp-localize: error: --config given without --checkpoint')
         return 2
     for what, path in (('config', config), ('checkpoint', checkpoint)):
         if not osp.isfile(path):
-            hint = (' (run `make demo` first to train the default model, or pass '
-                    '--config/--checkpoint)' if path in (DEFAULT_CONFIG, DEFAULT_CHECKPOINT)
-                    else '')
+            hint = (' (no default model installed: run `make demo`, or `dp-localize '
+                    '--install-model --config C --checkpoint W`, or pass --config/--checkpoint;'
+                    f' ${model_home.HOME_ENV} sets the folder)'
+                    if path in (default_config, default_checkpoint) else '')
             say(f'dp-localize: error: {what} {path} not found{hint}')
             return 2
     items, problems = collect_inputs(args.inputs, exclude=args.out)
@@ -359,6 +378,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     from .inference import Localizer
+    say(f'dp-localize: executing config {osp.abspath(config)} (a config is Python code)')
     try:
         localizer = Localizer(config, checkpoint, device=device, tile=args.tile,
                               tile_overlap=args.tile_overlap, cfg_options=args.cfg_options)

@@ -1,6 +1,6 @@
 """Per-image forgery localization and detection metrics (plain NumPy / SciPy).
 
-Conventions (see docs/localization.md and data.md §3):
+Conventions (see docs/localization.md, "Metrics: which F1 is which"):
 
 * ``prob``: forgery probability map, float ``(H, W)`` in [0, 1], higher = forged.
 * ``gt``: integer map, 1 = forged, 0 = pristine, ``ignore_index`` (255) = unknown;

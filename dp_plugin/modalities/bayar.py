@@ -3,12 +3,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dp_plugin.registry import MODALITIES, MODELS
+from dp_plugin.registry import MODELS
 from .base_modality import BaseModality
 
 
 @MODELS.register_module()
-@MODALITIES.register_module()
 class Bayar(BaseModality):
     """Constrained 5x5 convolution (Bayar & Stamm): centre tap -1, the other taps of
     every (out, in) kernel renormalised to sum to 1 at every forward.

@@ -19,7 +19,9 @@ MMEngine runner checkpoint                  ``state_dict`` -> ``<prefix>.*``, e.
 ==========================================  ==============================================
 
 Everything is read with ``torch.load(..., weights_only=True)`` or safetensors; a pickle
-that needs any other Python object is refused. Any problem raises one
+that needs any other Python object is refused. A DiffusionPrint training checkpoint
+records its training options in ``args``: one trained with an input filter loads only
+into a caller that applies the same filter (:func:`authors_input_filter`). Any problem raises one
 :class:`CheckpointFormatError` naming the file, the formats expected and what was found.
 """
 import os
@@ -27,7 +29,7 @@ import pickle
 import re
 import struct
 from collections import OrderedDict
-from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 import torch
 from mmengine.logging import print_log
@@ -36,7 +38,8 @@ from .export_format import (FORMAT_NAME, METADATA_KEY, read_export_metadata,
                             save_modality_export)
 
 __all__ = ['CheckpointFormatError', 'load_dncnn_state_dict', 'read_export_metadata',
-           'save_modality_export', 'export_metadata_or_none', 'EXPECTED_FORMATS']
+           'save_modality_export', 'export_metadata_or_none', 'EXPECTED_FORMATS',
+           'authors_input_filter', 'authors_input_filter_of']
 
 EXPECTED_FORMATS = (
     f'dp_plugin export (.safetensors with "{METADATA_KEY}" metadata)',
@@ -220,8 +223,71 @@ def _hint(found: dict, expected: dict) -> str:
     return ''
 
 
+def _is_authors_checkpoint(obj) -> bool:
+    sd = obj.get('model_state_dict') if isinstance(obj, Mapping) else None
+    return _is_tensor_dict(sd) and any(str(k).startswith(('encoder_q.', 'dncnn_q.'))
+                                       for k in sd)
+
+
+def authors_input_filter(obj: Mapping, filename: str) -> Optional[dict]:
+    """The input filter a DiffusionPrint training checkpoint was trained with.
+
+    Reads the checkpoint's ``args`` (their script's options, ``vars(args)``) and the
+    filter buffers of ``model_state_dict``: ``input_highpass`` (a Gaussian high-pass
+    ``x - GaussianBlur_sigma(x)`` of every input, ``input_highpass_sigma``, default 1;
+    buffer ``hp_kernel``) gives ``dict(type='gaussian', sigma=...)``; None when no
+    filter was used. ``anchor_bandpass`` (anchors band-passed, positives not) and
+    ``highpass_prob`` > 0 (a Laplacian on a random fraction of the batches) have no
+    single input filter to reproduce and raise :class:`CheckpointFormatError` naming
+    the key, as does an ``hp_kernel`` that is not the recorded sigma's Gaussian.
+    """
+    sd = obj.get('model_state_dict') or {}
+    args = obj.get('args')
+    args = args if isinstance(args, Mapping) else {}
+    if args.get('anchor_bandpass') or 'bp_low_kernel' in sd:
+        raise CheckpointFormatError(
+            filename, "trained with args['anchor_bandpass']=True (a band-pass on the "
+            'anchors only, positives unfiltered): no input filter reproduces that '
+            'training, so it is not loaded')
+    try:
+        prob = float(args.get('highpass_prob') or 0.0)
+    except (TypeError, ValueError):
+        prob = 1.0
+    if prob > 0 or 'laplacian_kernel' in sd:
+        raise CheckpointFormatError(
+            filename, f"trained with args['highpass_prob']={args.get('highpass_prob')!r} "
+            '(a Laplacian high-pass on a random fraction of the batches): no single input '
+            'filter reproduces that training, so it is not loaded')
+    if not (args.get('input_highpass') or 'hp_kernel' in sd):
+        return None
+    sigma = float(args.get('input_highpass_sigma') or 1.0)
+    if 'hp_kernel' in sd:
+        from .high_pass import GaussianHighPass
+        want = GaussianHighPass(sigma).kernel[0, 0]
+        got = sd['hp_kernel'][0, 0].float()
+        if got.shape != want.shape or not torch.allclose(got, want, atol=1e-6):
+            raise CheckpointFormatError(
+                filename, f"model_state_dict['hp_kernel'] ({tuple(got.shape)}) is not the "
+                f"Gaussian of args['input_highpass_sigma']={sigma}; not loaded")
+    return dict(type='gaussian', sigma=sigma)
+
+
+def authors_input_filter_of(filename: str) -> Optional[dict]:
+    """:func:`authors_input_filter` of ``filename``; None for any other format."""
+    obj, meta = _read(os.fspath(filename))
+    if meta is not None or not _is_authors_checkpoint(obj):
+        return None
+    return authors_input_filter(obj, os.fspath(filename))
+
+
+def _same_filter(a, b) -> bool:
+    return (a or None) == (b or None)
+
+
 def load_dncnn_state_dict(filename: str, dncnn: torch.nn.Module,
-                          prefix: Optional[str] = None) -> 'OrderedDict[str, torch.Tensor]':
+                          prefix: Optional[str] = None,
+                          input_filter: Union[None, float, dict] = None
+                          ) -> 'OrderedDict[str, torch.Tensor]':
     """Return the DnCNN ``state_dict`` (plain keys ``0.weight ... 47.bias``) in ``filename``.
 
     Args:
@@ -229,6 +295,10 @@ def load_dncnn_state_dict(filename: str, dncnn: torch.nn.Module,
         dncnn (DnCNN): The network the weights are for; its architecture is checked.
         prefix (str, optional): Key prefix of the DnCNN (e.g. ``'backbone.'``) when a
             file holds several full DnCNNs that are not a MoCo query/key pair.
+        input_filter (float | dict, optional): The input filter the caller applies
+            (``input_highpass`` spec, None = none). A DiffusionPrint training
+            checkpoint trained with another filter is refused
+            (:func:`authors_input_filter`).
 
     Raises:
         FileNotFoundError: ``filename`` does not exist.
@@ -269,6 +339,16 @@ def load_dncnn_state_dict(filename: str, dncnn: torch.nn.Module,
         raise CheckpointFormatError(
             filename, f'several DnCNNs ({where}); pass prefix=... to choose one')
     chosen = matching[0]
+    if chosen.container == 'model_state_dict' and _is_authors_checkpoint(obj):
+        trained = authors_input_filter(obj, filename)
+        if not _same_filter(trained, input_filter):
+            args = obj.get('args') if isinstance(obj.get('args'), Mapping) else {}
+            raise CheckpointFormatError(
+                filename, f'a DiffusionPrint training checkpoint trained with input filter '
+                f"{trained!r} (args['input_highpass']={args.get('input_highpass')!r}), but "
+                f'the caller applies {input_filter!r}; build the modality with '
+                f'input_highpass={trained!r} (DiffusionPrint(checkpoint=...) reads it '
+                f'from the checkpoint by default)')
     wanted = dncnn.state_dict()
     missing = [k for k in wanted if k not in chosen.state_dict
                and not k.endswith('num_batches_tracked')]

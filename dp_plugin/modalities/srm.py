@@ -3,7 +3,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dp_plugin.registry import MODALITIES, MODELS
+from dp_plugin.registry import MODELS
 from .base_modality import BaseModality
 
 
@@ -28,7 +28,6 @@ def srm_kernels() -> torch.Tensor:
 
 
 @MODELS.register_module()
-@MODALITIES.register_module()
 class SRM(BaseModality):
     """Three fixed SRM residual filters followed by a hard-tanh.
 

@@ -3,7 +3,8 @@ from . import atomic_local_backend  # noqa: F401  (registers the 'atomic_local' 
 from .diffusion_print_pretrainer import DiffusionPrintPretrainer, EmbeddingNet
 from .feature_queue import FeatureQueue
 from .patch_pair_dataset import PatchPairDataset
+from .queue_fill_hook import QueueFillHook
 from .rng_state_hook import RNGStateHook
 
 __all__ = ['DiffusionPrintPretrainer', 'EmbeddingNet', 'FeatureQueue', 'PatchPairDataset',
-           'RNGStateHook']
+           'QueueFillHook', 'RNGStateHook']

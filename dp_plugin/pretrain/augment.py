@@ -9,9 +9,11 @@ import torch
 import torch.nn.functional as F
 
 
-def random_flips(x: torch.Tensor) -> torch.Tensor:
-    """Independent random horizontal and vertical flips per sample of ``(B, C, H, W)``."""
-    b = x.shape[0]
+def random_flips(x: torch.Tensor, per_batch: bool = False) -> torch.Tensor:
+    """Random horizontal and vertical flips of ``(B, C, H, W)``: drawn per sample, or
+    once for the whole batch (``per_batch``, what torchvision's flips do to a batch
+    tensor in the authors' script)."""
+    b = 1 if per_batch else x.shape[0]
     hflip = torch.rand(b) < 0.5
     vflip = torch.rand(b) < 0.5
     x = torch.where(hflip.to(x.device)[:, None, None, None], x.flip(-1), x)

@@ -1,5 +1,5 @@
 """MoCo-style DiffusionPrint pretraining model (paper §3.3-3.6)."""
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -7,26 +7,36 @@ import torch.nn.functional as F
 from mmengine.model import BaseModel, ExponentialMovingAverage
 
 from dp_plugin.modalities.dncnn import DnCNN
-from dp_plugin.modalities.high_pass import FFTHighPass
+from dp_plugin.modalities.high_pass import build_high_pass
 from dp_plugin.registry import MODELS
 from .augment import moco_view, random_flips, random_jpeg
-from .feature_queue import FeatureQueue, gather_rows
-from .losses import hard_negative_info_nce
+from .feature_queue import FeatureQueue
+from .losses import hard_negative_info_nce, in_batch_logits
+
+HEAD_INPUTS = ('projection', 'normalized')
 
 
 class EmbeddingNet(nn.Module):
-    """DnCNN encoder + projector: GAP and a 2-layer MLP, or flatten + linear (C = 1)."""
+    """DnCNN encoder + projector: GAP and a 2-layer MLP, or flatten + linear (C = 1).
+
+    ``projector_bn`` puts a BatchNorm1d after both linears of the MLP (the authors'
+    projector); the paper describes a plain two-layer MLP.
+    """
 
     def __init__(self, encoder: DnCNN, projector: str, hidden: int, dim: int,
-                 patch_size: int) -> None:
+                 patch_size: int, projector_bn: bool = False) -> None:
         super().__init__()
         self.encoder = encoder
         c = encoder.out_channels
         if projector == 'mlp':
+            bn = (lambda n: [nn.BatchNorm1d(n)]) if projector_bn else (lambda n: [])
             self.projector = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                           nn.Linear(c, hidden), nn.ReLU(inplace=True),
-                                           nn.Linear(hidden, dim))
+                                           nn.Linear(c, hidden), *bn(hidden),
+                                           nn.ReLU(inplace=True), nn.Linear(hidden, dim),
+                                           *bn(dim))
         elif projector == 'flatten':
+            if projector_bn:
+                raise ValueError("projector_bn applies to projector='mlp'")
             self.projector = nn.Sequential(nn.Flatten(),
                                            nn.Linear(c * patch_size * patch_size, dim))
         else:
@@ -40,22 +50,26 @@ class EmbeddingNet(nn.Module):
 class DiffusionPrintPretrainer(BaseModel):
     """Contrastive pretraining of the DiffusionPrint DnCNN.
 
-    Anchors are encoded by the online encoder, their positives (another view of the
-    same patch position, see :class:`PatchPairDataset`) and all queue entries by the
-    momentum encoder ``theta_bar <- m theta_bar + (1 - m) theta`` (mmengine's
-    :class:`ExponentialMovingAverage`, updated at the start of each training forward,
-    i.e. after the previous optimizer step). Each anchor's negatives are the ``topk``
-    most cosine-similar entries of the *opposite* category in the queue; empty or
-    same-category entries are masked out of the logits. Loss: InfoNCE (mean over
-    anchors with a positive) + ``cls_weight`` x cross-entropy of an optional linear
-    head on the projected embedding (2 classes real/generated or ``1 + #generators``).
-    The queue is filled with the batch's positive keys and one pool patch per anchor,
-    gathered over all ranks before enqueueing.
+    Anchors are encoded by the online encoder; their positives (another view of the
+    same patch position, see :class:`PatchPairDataset`) and the hard-negative pool
+    patches of the step by the momentum encoder ``theta_bar <- m theta_bar + (1 - m)
+    theta`` (mmengine's :class:`ExponentialMovingAverage`, updated at the start of each
+    training forward, i.e. after the previous optimizer step), **in one forward**, so
+    its train-mode BatchNorm normalises positives and pool patches together. Each
+    anchor's negatives are the ``topk`` most cosine-similar entries of the *opposite*
+    category in the queue; empty or same-category entries are masked out of the
+    logits. The queue holds pool patches (paper §3.4, the authors' code): filled from
+    the pool before the first step (:class:`QueueFillHook`), then ``neg_batch_size``
+    pool keys per step and rank, gathered over all ranks, enqueued after the loss.
+    Loss: InfoNCE (mean over anchors with a positive) + ``cls_weight`` x
+    cross-entropy of an optional linear head (2 classes real/generated or
+    ``1 + #generators``).
 
     Args:
         backbone (dict): DnCNN kwargs (``depth``, ``width``, ``out_channels``).
         projector (str): ``'mlp'`` (GAP + MLP) or ``'flatten'`` (the C = 1 variant).
         proj_hidden (int): MLP hidden width (paper 128, authors' code 512).
+        projector_bn (bool): BatchNorm after both MLP linears (the authors' projector).
         embed_dim (int): Embedding size. Defaults to 128.
         patch_size (int): Patch size (needed by the flatten projector).
         momentum (float): m of the momentum encoder. Defaults to 0.999.
@@ -65,23 +79,38 @@ class DiffusionPrintPretrainer(BaseModel):
         num_classes (int): Classes of the classification head: 2 is real/generated,
             ``1 + #generators`` the generator-aware head.
         cls_weight (float): lambda of the classification loss; 0 (default) means no head.
+        head_input (str): What the head reads: ``'projection'`` (the projected
+            embedding, paper §3.6) or ``'normalized'`` (its L2-normalised version, the
+            authors' code).
         pairing (str): ``'patch'`` (the paper's spatial pairs) or ``'moco_aug'`` (the
             augmentation-only MoCo baseline: the positive is an augmented copy).
-        flip (bool): Random horizontal/vertical flips of every view.
+        flip (bool): Random horizontal/vertical flips of anchors and positives.
+        flip_per_batch (bool): One flip draw for the whole batch (the authors' script)
+            instead of one per sample.
         jpeg (dict, optional): ``dict(quality=(70, 95), prob=0.5)`` to JPEG-compress views
             (``pairing='patch'`` only).
-        input_highpass (float, optional): FFT high-pass cut-off applied to every input.
-        enqueue_pool (bool): Enqueue the pool patches. Defaults to True.
-        in_batch_negatives (bool): Also use the current batch's keys as negative
-            candidates (the authors' code); off in the paper.
+        input_highpass (float | dict, optional): Input filter of every view and pool
+            patch: an FFT cut-off (the paper's Table 3 HP filter) or
+            ``dict(type='gaussian', sigma=1.0)`` (the authors' ``input_highpass``).
+        enqueue_pool (bool): Enqueue the step's pool patches. Defaults to True.
+        enqueue_positives (bool): Also enqueue the positive keys. Defaults to False
+            (paper and authors: the queue holds pool patches).
+        neg_batch_size (int, optional): Pool patches encoded and enqueued per step and
+            rank (the first ones of the batch; the authors use 128). None: all.
+        in_batch_negatives (bool): The authors' in-batch negatives: the ``B`` logits
+            ``q_i . k_j`` beside the top-k, self and real-real pairs masked
+            (:func:`in_batch_logits`); off in the paper.
     """
 
     def __init__(self, backbone: Optional[dict] = None, projector: str = 'mlp',
-                 proj_hidden: int = 128, embed_dim: int = 128, patch_size: int = 64,
-                 momentum: float = 0.999, queue_size: int = 65536, topk: int = 512,
-                 temperature: float = 0.07, num_classes: int = 0, cls_weight: float = 0.0,
-                 pairing: str = 'patch', flip: bool = True, jpeg: Optional[dict] = None,
-                 input_highpass: Optional[float] = None, enqueue_pool: bool = True,
+                 proj_hidden: int = 128, projector_bn: bool = False, embed_dim: int = 128,
+                 patch_size: int = 64, momentum: float = 0.999, queue_size: int = 65536,
+                 topk: int = 512, temperature: float = 0.07, num_classes: int = 0,
+                 cls_weight: float = 0.0, head_input: str = 'projection',
+                 pairing: str = 'patch', flip: bool = True, flip_per_batch: bool = False,
+                 jpeg: Optional[dict] = None,
+                 input_highpass: Union[None, float, dict] = None, enqueue_pool: bool = True,
+                 enqueue_positives: bool = False, neg_batch_size: Optional[int] = None,
                  in_batch_negatives: bool = False,
                  data_preprocessor: Optional[dict] = None, init_cfg=None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -94,9 +123,16 @@ class DiffusionPrintPretrainer(BaseModel):
                              'its own augmentations (moco_view)')
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f'momentum must be in [0, 1), got {momentum}')
+        if head_input not in HEAD_INPUTS:
+            raise ValueError(f'head_input must be one of {HEAD_INPUTS}, got {head_input!r}')
+        if not (enqueue_pool or enqueue_positives):
+            raise ValueError('enqueue_pool and enqueue_positives are both off: nothing '
+                             'would ever enter the queue')
+        if neg_batch_size is not None and neg_batch_size < 1:
+            raise ValueError(f'neg_batch_size must be >= 1 or None, got {neg_batch_size}')
         self.backbone_cfg = backbone
         self.online = EmbeddingNet(DnCNN(**backbone), projector, proj_hidden, embed_dim,
-                                   patch_size)
+                                   patch_size, projector_bn)
         self.momentum_encoder = ExponentialMovingAverage(self.online, momentum=1.0 - momentum,
                                                      update_buffers=False)
         self.queue = FeatureQueue(queue_size, embed_dim)
@@ -108,24 +144,30 @@ class DiffusionPrintPretrainer(BaseModel):
         self.cls_head = nn.Linear(embed_dim, num_classes) if cls_weight > 0 else None
         self.num_classes = num_classes
         self.cls_weight = float(cls_weight)
+        self.head_input = head_input
         self.topk = int(topk)
         self.temperature = float(temperature)
         self.pairing = pairing
         self.flip = flip
+        self.flip_per_batch = flip_per_batch
         self.jpeg = jpeg
         self.input_highpass = input_highpass
-        self.high_pass = FFTHighPass(input_highpass) if input_highpass else None
+        self.high_pass = build_high_pass(input_highpass)
         self.enqueue_pool = enqueue_pool
+        self.enqueue_positives = enqueue_positives
+        self.neg_batch_size = neg_batch_size
         self.in_batch_negatives = in_batch_negatives
 
     # ------------------------------------------------------------------ inputs
-    def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 ``(B, 3, P, P)`` -> encoder input: JPEG, /255, flips, high-pass."""
-        if self.jpeg is not None and self.training:
+    def prepare(self, x: torch.Tensor, augment: bool = True) -> torch.Tensor:
+        """uint8 ``(B, 3, P, P)`` -> encoder input: JPEG, /255, flips (``augment`` in
+        training), then the input filter."""
+        augment = augment and self.training
+        if self.jpeg is not None and augment:
             x = random_jpeg(x, **self.jpeg)
         x = x.float() / 255.0
-        if self.flip and self.training:
-            x = random_flips(x)
+        if self.flip and augment:
+            x = random_flips(x, per_batch=self.flip_per_batch)
         if self.high_pass is not None:
             x = self.high_pass(x)
         return x
@@ -145,6 +187,26 @@ class DiffusionPrintPretrainer(BaseModel):
                     * num_pos.clamp(min=1)).long().clamp(max=views.shape[1] - 1)
         positive = views[torch.arange(views.shape[0], device=views.device), pick]
         return self.prepare(anchor), self.prepare(positive), has_pos
+
+    @torch.no_grad()
+    def fill_queue(self, batches: Iterable[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+                   ) -> None:
+        """Encode pool patches with the momentum encoder in eval mode (the authors'
+        prefill) and enqueue them; ``batches`` yields this rank's ``(uint8 patches,
+        category, generator label)`` (gathered over ranks: every rank must yield as
+        many batches)."""
+        if int(self.momentum_encoder.steps) == 0:  # not yet a copy of the online net
+            self.momentum_encoder.update_parameters(self.online)
+        was_training = self.training
+        self.eval()
+        device = self.queue.feats.device
+        try:
+            for x, cat, label in batches:
+                keys = F.normalize(self.momentum_encoder.module(
+                    self.prepare(x.to(device), augment=False)), dim=1)
+                self.queue.enqueue(keys, cat.to(device), label.to(device))
+        finally:
+            self.train(was_training)
 
     # ------------------------------------------------------------------ forward
     def forward(self, views: torch.Tensor, num_pos: Optional[torch.Tensor] = None,
@@ -173,46 +235,50 @@ class DiffusionPrintPretrainer(BaseModel):
              gen_label: torch.Tensor, neg: Optional[torch.Tensor],
              neg_category: Optional[torch.Tensor], neg_gen_label: Optional[torch.Tensor],
              neg_valid: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
-        """One step: EMA update, InfoNCE (+ head) on the queue before this step, enqueue."""
+        """One step: EMA update, InfoNCE (+ head) on the queue before this step, enqueue.
+
+        No host synchronisation: masks are applied arithmetically, and pool rows
+        without a patch (``neg_valid == 0``) enter the queue as empty slots.
+        """
         with torch.no_grad():
             self.momentum_encoder.update_parameters(self.online)
         anchor, positive, has_pos = self._views(views, num_pos)
+        b = anchor.shape[0]
+        use_pool = self.enqueue_pool and neg is not None
+        if use_pool:
+            stop = b if self.neg_batch_size is None else self.neg_batch_size
+            neg, neg_category = neg[:stop], neg_category[:stop]
+            neg_gen_label, neg_valid = neg_gen_label[:stop], neg_valid[:stop]
         proj = self.online(anchor)
         q = F.normalize(proj, dim=1)
         with torch.no_grad():
-            k = F.normalize(self.momentum_encoder.module(positive), dim=1)
-            kn = None
-            if self.enqueue_pool and neg is not None and bool(neg_valid.any()):
-                keep = neg_valid.bool()
-                kn = F.normalize(self.momentum_encoder.module(self.prepare(neg[keep])), dim=1)
+            inputs = torch.cat([positive, self.prepare(neg, augment=False)]) if use_pool \
+                else positive
+            keys = F.normalize(self.momentum_encoder.module(inputs), dim=1)
+            k, kn = keys[:b], keys[b:]
+        extra = (in_batch_logits(q, k, category, has_pos, self.temperature)
+                 if self.in_batch_negatives else None)
         # a snapshot: the enqueue below writes into the queue before backward
         bank, bank_cat = self.queue.feats.clone(), self.queue.category.clone()
-        if self.in_batch_negatives:
-            batch_k = gather_rows(k[has_pos])
-            batch_cat = gather_rows(category[has_pos])
-            bank = torch.cat([bank, batch_k])
-            bank_cat = torch.cat([bank_cat, batch_cat])
         per_anchor, num_neg = hard_negative_info_nce(q, k, bank, bank_cat, category,
-                                                     self.topk, self.temperature)
-        if bool(has_pos.any()):
-            loss_nce = per_anchor[has_pos].mean()
-        else:
-            loss_nce = proj.sum() * 0.0
-        losses = dict(loss_nce=loss_nce)
+                                                     self.topk, self.temperature, extra)
+        weight = has_pos.to(per_anchor.dtype)
+        count = weight.sum().clamp(min=1.0)
+        losses = dict(loss_nce=(per_anchor * weight).sum() / count)
         if self.cls_head is not None:
             target = category if self.num_classes == 2 else gen_label
-            losses['loss_cls'] = self.cls_weight * F.cross_entropy(self.cls_head(proj),
+            head_in = q if self.head_input == 'normalized' else proj
+            losses['loss_cls'] = self.cls_weight * F.cross_entropy(self.cls_head(head_in),
                                                                    target)
         with torch.no_grad():
-            losses['pos_sim'] = (q * k).sum(1)[has_pos].mean() if bool(has_pos.any()) \
-                else q.new_zeros(())
+            losses['pos_sim'] = ((q * k).sum(1) * weight).sum() / count
             losses['num_neg'] = num_neg.float().mean()
-            self.queue.enqueue(k[has_pos], category[has_pos], gen_label[has_pos])
-            if kn is not None:
-                keep = neg_valid.bool()
-                self.queue.enqueue(kn, neg_category[keep], neg_gen_label[keep])
-            elif self.enqueue_pool and neg_valid is not None:
-                self.queue.enqueue(k.new_zeros(0, k.shape[1]), category[:0], category[:0])
+            if self.enqueue_positives:
+                self.queue.enqueue(k, torch.where(has_pos, category, -1), gen_label)
+            if use_pool:
+                valid = neg_valid.bool()
+                self.queue.enqueue(kn, torch.where(valid, neg_category, -1),
+                                   torch.where(valid, neg_gen_label, -1))
         return losses
 
     def encoder_state_dict(self) -> Dict[str, torch.Tensor]:

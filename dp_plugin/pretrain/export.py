@@ -1,7 +1,7 @@
 """Export the trained DnCNN of a pretraining checkpoint in the project's format."""
 import datetime
 import os
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config
@@ -29,7 +29,9 @@ def encoder_from_checkpoint(path: str, which: str = 'online'
     Runner checkpoints of :class:`DiffusionPrintPretrainer` hold the encoder under
     ``online.encoder.*`` (``momentum_encoder.module.encoder.*`` for the momentum encoder).
     Any other file goes through the modality loader
-    (:func:`dp_plugin.modalities.checkpoint_formats.load_dncnn_state_dict`).
+    (:func:`dp_plugin.modalities.checkpoint_formats.load_dncnn_state_dict`); for the
+    authors' training checkpoint the returned config holds the input filter recorded
+    in its ``args`` (``model.input_highpass``), so the export keeps it.
     """
     if which not in PREFIXES:
         raise ValueError(f'which must be one of {sorted(PREFIXES)}, got {which!r}')
@@ -47,14 +49,17 @@ def encoder_from_checkpoint(path: str, which: str = 'online'
         text = meta.get('cfg')
         cfg = Config.fromstring(text, file_format='.py') if text else None
         return enc, cfg, str(meta.get('experiment_name', ''))
-    from dp_plugin.modalities.checkpoint_formats import load_dncnn_state_dict
+    from dp_plugin.modalities.checkpoint_formats import (authors_input_filter_of,
+                                                         load_dncnn_state_dict)
     from dp_plugin.modalities.dncnn import DnCNN
-    return load_dncnn_state_dict(path, DnCNN()), None, ''
+    spec = authors_input_filter_of(path)
+    enc = load_dncnn_state_dict(path, DnCNN(), input_filter=spec)
+    return enc, (Config(dict(model=dict(input_highpass=spec))) if spec else None), ''
 
 
 def export_backbone(checkpoint: str, out: str, config: Optional[str] = None,
                     which: str = 'online', generators: Optional[list] = None,
-                    input_highpass: Optional[float] = None) -> dict:
+                    input_highpass: Union[None, float, dict] = None) -> dict:
     """Write ``out`` (safetensors + metadata); return the metadata.
 
     ``config`` (a path) overrides the config stored in the checkpoint; it supplies

@@ -38,20 +38,23 @@ class FeatureQueue(nn.Module):
         self.register_buffer('ptr', torch.zeros((), dtype=torch.long))
 
     @torch.no_grad()
-    def enqueue(self, feats: torch.Tensor, category: torch.Tensor,
-                label: torch.Tensor) -> None:
-        """Gather the rows of every rank, then write them at the pointer (wrapping)."""
-        feats = gather_rows(feats.detach().to(self.feats.dtype))
-        category = gather_rows(category.long())
-        label = gather_rows(label.long())
+    def enqueue(self, feats: torch.Tensor, category: torch.Tensor, label: torch.Tensor,
+                gather: bool = True) -> None:
+        """Gather the rows of every rank (unless ``gather=False``: rows already the same
+        on every rank), then write them at the pointer (wrapping). No host sync: the
+        pointer stays on the device."""
+        if gather:
+            feats = gather_rows(feats.detach().to(self.feats.dtype))
+            category = gather_rows(category.long())
+            label = gather_rows(label.long())
         n = feats.shape[0]
         if n == 0:
             return
         if n > self.size:  # keep the newest
             feats, category, label = feats[-self.size:], category[-self.size:], label[-self.size:]
             n = self.size
-        idx = (int(self.ptr) + torch.arange(n, device=self.feats.device)) % self.size
-        self.feats[idx] = feats.to(self.feats.device)
-        self.category[idx] = category.to(self.feats.device)
-        self.label[idx] = label.to(self.feats.device)
-        self.ptr.fill_((int(self.ptr) + n) % self.size)
+        idx = (self.ptr + torch.arange(n, device=self.feats.device)) % self.size
+        self.feats[idx] = feats.to(self.feats)
+        self.category[idx] = category.to(self.category)
+        self.label[idx] = label.to(self.label)
+        self.ptr.copy_((self.ptr + n) % self.size)

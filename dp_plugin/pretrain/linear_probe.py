@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 
 from dp_plugin.modalities.dncnn import DnCNN
 from dp_plugin.modalities.export_format import read_export_metadata
-from dp_plugin.modalities.high_pass import FFTHighPass
+from dp_plugin.modalities.high_pass import build_high_pass
 from .patch_index import PatchIndex
 
 
@@ -33,7 +33,8 @@ def load_frozen_encoder(path: str, random_init: bool = False, seed: int = 0) -> 
     dncnn = DnCNN(**arch)
     if not random_init:
         dncnn.load_state_dict(state, strict=True)
-    layers = [FFTHighPass(highpass)] if highpass else []
+    high_pass = build_high_pass(highpass)
+    layers = [high_pass] if high_pass is not None else []
     return nn.Sequential(*layers, dncnn).eval().requires_grad_(False)
 
 

@@ -1,5 +1,5 @@
 """Dataset of anchor patches with their positives and a hard-negative pool patch."""
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -74,6 +74,15 @@ class PatchPairDataset(Dataset):
             self._memmap = self.index.open_memmap()
         arr = np.asarray(self._memmap[np.asarray(rows, dtype=np.int64)])
         return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+
+    def pool_patches(self, positions: Sequence[int]) -> Tuple[torch.Tensor, torch.Tensor,
+                                                               torch.Tensor]:
+        """Pool patches ``pool[positions]``: ``(uint8 (n, 3, P, P), category, gen_label)``."""
+        rows = self.pool[np.asarray(positions, dtype=np.int64)]
+        patches = self._patches(self.index.master_index[rows]) if rows.size else \
+            torch.zeros(0, 3, self.index.patch_size, self.index.patch_size, dtype=torch.uint8)
+        return (patches, torch.from_numpy(self.index.category[rows].astype(np.int64)),
+                torch.from_numpy(self.gen_label[rows]))
 
     def __getitem__(self, i: int) -> Dict[str, torch.Tensor]:
         idx = self.index

@@ -29,6 +29,7 @@ def atomic_write(path: str, mode: str = 'wb') -> Iterator[IO]:
     fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}{TEMP_MARKER}{os.getpid()}-',
                                dir=folder)
     try:
+        os.fchmod(fd, _plain_open_mode(path))  # mkstemp creates 0600
         with os.fdopen(fd, mode, **({} if 'b' in mode else {'encoding': 'utf-8'})) as fh:
             yield fh
             fh.flush()
@@ -38,6 +39,22 @@ def atomic_write(path: str, mode: str = 'wb') -> Iterator[IO]:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+
+
+def _plain_open_mode(path: str) -> int:
+    """The permission bits a plain ``open(path, 'w')`` would leave: an existing file keeps
+    its own, a new one gets ``0o666`` less the umask."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        pass
+    try:  # Linux: read the umask without changing it (os.umask is process-wide)
+        with open('/proc/self/status', 'rb') as fh:
+            umask = int(next(ln for ln in fh if ln.startswith(b'Umask:')).split()[1], 8)
+    except (OSError, StopIteration, ValueError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
 
 
 _TEMP_RE = re.compile(r'^\..+' + re.escape(TEMP_MARKER) + r'(\d+)-[^/]*$')

@@ -23,7 +23,7 @@ _PHASE_FIELDS = {'val_f1_best': 'localization', 'val_f1_fixed': 'localization',
 
 
 def _load(path: str) -> dict:
-    from dp_plugin.models.utils.checkpoint_io import load_weights_only
+    from dp_plugin.models.converters.checkpoint_io import load_weights_only
     obj = load_weights_only(path)
     if not isinstance(obj, dict) or not isinstance(obj.get('state_dict'), dict) or \
             not isinstance(obj.get('extractor_state_dict'), dict):
@@ -41,8 +41,8 @@ def upstream_phase(ckpt: dict) -> str:
 
 def convert(src: str, dst: str, order=None) -> dict:
     """Convert ``src`` into ``dst``; returns the written ``meta``."""
-    from dp_plugin.models.utils.checkpoint_io import save_checkpoint_atomic
-    from dp_plugin.models.utils.mmfusion_checkpoint import upstream_to_native
+    from dp_plugin.models.converters.checkpoint_io import save_checkpoint_atomic
+    from dp_plugin.models.converters.mmfusion_checkpoint import upstream_to_native
     ckpt = _load(src)
     try:
         out = upstream_to_native(ckpt['state_dict'], ckpt['extractor_state_dict'], order)

@@ -20,8 +20,8 @@ from datetime import datetime, timezone
 
 def convert(src: str, dst: str, reverse: bool = False) -> int:
     """Convert ``src`` into ``dst``; returns the number of tensors written."""
-    from dp_plugin.models.utils.checkpoint_io import load_weights_only, save_checkpoint_atomic
-    from dp_plugin.models.utils.trufor_checkpoint import (native_to_upstream, split_checkpoint,
+    from dp_plugin.models.converters.checkpoint_io import load_weights_only, save_checkpoint_atomic
+    from dp_plugin.models.converters.trufor_checkpoint import (native_to_upstream, split_checkpoint,
                                                           upstream_to_native)
     try:
         state_dict, rest = split_checkpoint(load_weights_only(

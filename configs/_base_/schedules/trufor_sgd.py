@@ -1,6 +1,7 @@
 # Paper §9 / TruFor: SGD lr 0.005, momentum 0.9, weight decay 5e-4 (none on biases and
 # norms), poly decay, 100 epochs, batch 9 x 2 gradient-accumulation steps (effective 18),
 # best checkpoint on validation F1.
+_base_ = ['./localization_hooks.py']
 optimizer = dict(type='SGD', lr=0.005, momentum=0.9, weight_decay=5e-4)
 optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer, accumulative_counts=2,
                      clip_grad=None,
@@ -10,14 +11,8 @@ param_scheduler = [
          convert_to_iter_based=True),
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=100, val_interval=1)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
 default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=True),
-    param_scheduler=dict(type='ParamSchedulerHook'),
+    logger=dict(interval=50, log_metric_by_epoch=True),
     checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=1,
-                    save_best='f1', rule='greater'),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+                    save_best='f1', rule='greater'))
 log_processor = dict(by_epoch=True)

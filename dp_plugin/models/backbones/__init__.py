@@ -2,5 +2,7 @@
 from .dual_mit import DualMixVisionTransformer
 from .early_fusion_dual_mit import EarlyFusionDualMiT
 from .late_fusion_multi_mit import LateFusionMultiMiT
+from .residual_forensic_encoder import ResidualForensicEncoder
 
-__all__ = ['DualMixVisionTransformer', 'EarlyFusionDualMiT', 'LateFusionMultiMiT']
+__all__ = ['DualMixVisionTransformer', 'EarlyFusionDualMiT', 'LateFusionMultiMiT',
+           'ResidualForensicEncoder']

@@ -10,7 +10,7 @@ from mmseg.models.utils import nlc_to_nchw
 
 from dp_plugin.registry import MODELS
 from ..fusion import FeatureFusionModule, FeatureRectifyModule
-from .mit_keys import inflate_input_channels, load_mit_checkpoint
+from ..converters.mit_keys import inflate_input_channels, load_mit_checkpoint
 
 _PARTS = {'patch_embed': 0, 'block': 1, 'norm': 2}
 

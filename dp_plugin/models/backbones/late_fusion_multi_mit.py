@@ -10,7 +10,7 @@ from mmseg.models.utils import nlc_to_nchw
 
 from dp_plugin.registry import MODELS
 from ..fusion import FeatureFusionModule, FeatureRectifyModule
-from .mit_keys import inflate_input_channels, load_mit_checkpoint
+from ..converters.mit_keys import inflate_input_channels, load_mit_checkpoint
 
 
 def _run_stage(stream: MixVisionTransformer, stage: int, x: torch.Tensor) -> torch.Tensor:

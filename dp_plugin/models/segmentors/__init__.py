@@ -1,5 +1,8 @@
 """Segmentors of dp_plugin."""
-from .mm_fusion import MMFusion
-from .tru_for import TruFor
+from .forensic_encoder_decoder import IMAGENET_MEAN, IMAGENET_STD, ForensicEncoderDecoder
+from .lite_baseline import LiteBaseline
+from .mmfusion import MMFusion
+from .trufor import TruFor
 
-__all__ = ['MMFusion', 'TruFor']
+__all__ = ['ForensicEncoderDecoder', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LiteBaseline', 'MMFusion',
+           'TruFor']

@@ -9,9 +9,9 @@ from torch import Tensor
 
 from dp_plugin.modalities import BaseModality, build_modality
 from dp_plugin.registry import MODELS
-from ..forensic_encoder_decoder import ForensicEncoderDecoder, _check_checkpoint
 from ..utils.modalities_extractor import ModalitiesExtractor
 from .confidence_detection_mixin import ConfidenceDetectionMixin
+from .forensic_encoder_decoder import ForensicEncoderDecoder, _check_checkpoint
 
 PHASES = ('localization', 'detection')
 DET_LABEL_SOURCES = ('label', 'mask')

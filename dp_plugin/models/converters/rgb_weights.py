@@ -2,7 +2,7 @@
 from mmengine.logging import print_log
 from torch import nn
 
-from .backbones.mit_keys import load_mit_checkpoint
+from .mit_keys import load_mit_checkpoint
 
 
 def load_rgb_pretrained(backbone: nn.Module, filename: str) -> None:

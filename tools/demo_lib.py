@@ -24,7 +24,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 
 import numpy as np
 
-from .image_io import atomic_write, read_image, read_mask
+from dp_plugin.apis.image_io import atomic_write, read_image, read_mask
 
 
 class StepFailed(RuntimeError):

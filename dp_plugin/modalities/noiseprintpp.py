@@ -3,12 +3,11 @@ from typing import Optional
 
 import torch
 
-from dp_plugin.registry import MODALITIES, MODELS
+from dp_plugin.registry import MODELS
 from .dncnn_modality import DnCNNModality
 
 
 @MODELS.register_module()
-@MODALITIES.register_module()
 class NoisePrintPP(DnCNNModality):
     """Noiseprint++: a 17-layer DnCNN with one output channel.
 

@@ -22,7 +22,7 @@ from typing import Dict, Tuple
 
 import torch
 
-from ..backbones.mit_keys import mmseg_to_segformer, segformer_to_mmseg
+from .mit_keys import mmseg_to_segformer, segformer_to_mmseg
 
 Tensor = torch.Tensor
 _HEADS = (('decode_head.', 'decode_head.'), ('decode_head_conf.', 'conf_head.'))

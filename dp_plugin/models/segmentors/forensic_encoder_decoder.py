@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from dp_plugin.modalities import BaseModality, build_modality
 from dp_plugin.registry import MODELS
-from .rgb_weights import load_rgb_pretrained
+from ..converters.rgb_weights import load_rgb_pretrained
 
 #: ImageNet statistics in the 0-255 scale (RGB order).
 IMAGENET_MEAN = (123.675, 116.28, 103.53)

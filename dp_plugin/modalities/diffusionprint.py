@@ -1,19 +1,20 @@
 """DiffusionPrint: the generative-fingerprint modality."""
+import os.path as osp
 from typing import Any, Optional
 
 import torch
 from mmengine.logging import print_log
 
-from dp_plugin.registry import MODALITIES, MODELS
-from .checkpoint_formats import export_metadata_or_none
+from dp_plugin.registry import MODELS
+from .checkpoint_formats import (authors_input_filter_of, export_metadata_or_none,
+                                 load_dncnn_state_dict)
 from .dncnn_modality import DnCNNModality
-from .high_pass import FFTHighPass
+from .high_pass import build_high_pass
 
 _DEFAULTS = dict(out_channels=64, depth=17, width=64, pixel_divisor=255.0, input_highpass=None)
 
 
 @MODELS.register_module()
-@MODALITIES.register_module()
 class DiffusionPrint(DnCNNModality):
     """Frozen DiffusionPrint extractor: a 17-layer DnCNN with a 64-channel output.
 
@@ -24,7 +25,10 @@ class DiffusionPrint(DnCNNModality):
     ``input_highpass``), so ``dict(type='DiffusionPrint', checkpoint='dp.safetensors')``
     reproduces the pretraining setup. An explicit architecture that contradicts the
     export is an error; an explicit ``pixel_divisor`` / ``input_highpass`` that does
-    is honoured with a warning. :meth:`from_export` is the same in one call.
+    is honoured with a warning. :meth:`from_export` is the same in one call. With the
+    authors' training checkpoint, ``input_highpass`` defaults to the filter recorded in
+    its ``args`` (their Gaussian high-pass); a checkpoint whose filter cannot be
+    reproduced, or an explicit other filter, is refused (never loaded silently).
 
     Args:
         checkpoint (str, optional): Weights: this project's export, the authors'
@@ -35,9 +39,10 @@ class DiffusionPrint(DnCNNModality):
         width (int, optional): DnCNN width. Defaults to 64.
         frozen (bool): Freeze the extractor. Defaults to True.
         pixel_divisor (float, optional): Defaults to 255.
-        input_highpass (float, optional): Cut-off of the FFT high-pass applied to the
-            whole input before the DnCNN (the HP-filter ablation). None: from the
-            export metadata, else off; 0 forces it off.
+        input_highpass (float | dict, optional): Input filter applied to the whole
+            input before the DnCNN: an FFT high-pass cut-off (the HP-filter ablation) or
+            ``dict(type='gaussian', sigma=1.0)`` (the authors' high-pass). None: from the
+            export metadata or the authors' ``args``, else off; 0 forces it off.
         **kwargs: ``tile_size``, ``fast_inference``, ``inference_layout``,
             ``precision`` (``'fp32'`` / ``'bf16'``) and ``init_cfg`` of
             :class:`DnCNNModality`.
@@ -47,14 +52,26 @@ class DiffusionPrint(DnCNNModality):
                  depth: Optional[int] = None, width: Optional[int] = None,
                  frozen: bool = True, pixel_divisor: Optional[float] = None,
                  input_highpass: Optional[float] = None, **kwargs) -> None:
+        if isinstance(checkpoint, str):  # the configs' model home default starts with '~'
+            checkpoint = osp.expanduser(checkpoint)
         given = dict(out_channels=out_channels, depth=depth, width=width,
                      pixel_divisor=pixel_divisor, input_highpass=input_highpass)
         cfg = self._resolve(checkpoint, given)
         super().__init__(out_channels=cfg['out_channels'], depth=cfg['depth'],
-                         width=cfg['width'], checkpoint=checkpoint, frozen=frozen,
+                         width=cfg['width'], checkpoint=None, frozen=frozen,
                          pixel_divisor=cfg['pixel_divisor'], **kwargs)
         self.input_highpass = cfg['input_highpass'] or None
-        self.high_pass = FFTHighPass(self.input_highpass) if self.input_highpass else None
+        self.high_pass = build_high_pass(self.input_highpass)
+        if checkpoint is not None:  # after the filter: the loader checks it
+            self.load_checkpoint(checkpoint)
+
+    def load_checkpoint(self, filename: str, prefix: Optional[str] = None) -> None:
+        """Load DnCNN weights from ``filename``; the authors' checkpoints must have been
+        trained with this modality's ``input_highpass``."""
+        state_dict = load_dncnn_state_dict(filename, self.dncnn, prefix=prefix,
+                                           input_filter=self.input_highpass)
+        self.dncnn.load_state_dict(state_dict, strict=True)
+        self.checkpoint, self._checkpoint_prefix = filename, prefix
 
     @classmethod
     def from_export(cls, path: str, **overrides: Any) -> 'DiffusionPrint':
@@ -68,7 +85,10 @@ class DiffusionPrint(DnCNNModality):
     def _resolve(checkpoint: Optional[str], given: dict) -> dict:
         meta = export_metadata_or_none(checkpoint) if checkpoint is not None else None
         if meta is None:
-            return {k: _DEFAULTS[k] if v is None else v for k, v in given.items()}
+            defaults = dict(_DEFAULTS)
+            if checkpoint is not None:
+                defaults['input_highpass'] = authors_input_filter_of(checkpoint)
+            return {k: defaults[k] if v is None else v for k, v in given.items()}
         stored = dict(meta.get('architecture', {}))
         stored.update(pixel_divisor=meta.get('pixel_divisor', 255.0),
                       input_highpass=meta.get('input_highpass'))

@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from ..backbones.mit_keys import segformer_to_mmseg
+from .mit_keys import segformer_to_mmseg
 from .trufor_checkpoint import _check_all_used, _head_to_native, _split
 
 Tensor = torch.Tensor

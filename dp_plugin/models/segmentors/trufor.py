@@ -8,9 +8,9 @@ from mmseg.structures import SegDataSample
 
 from dp_plugin.modalities import NoisePrintPP, build_modality
 from dp_plugin.registry import MODELS
-from ..forensic_encoder_decoder import ForensicEncoderDecoder, _check_checkpoint
-from ..utils import build_modality_adapter
+from ..fusion import build_modality_adapter
 from .confidence_detection_mixin import ConfidenceDetectionMixin
+from .forensic_encoder_decoder import ForensicEncoderDecoder, _check_checkpoint
 
 PHASES = ('localization', 'confidence')
 
