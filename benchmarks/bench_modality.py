@@ -3,6 +3,9 @@
 Prints, in one run:
   * the optimised frozen forward (BN folded, fastest layout) against a naive eager fp32
     NCHW ``nn.Sequential`` holding the same weights (speed-up ratio);
+  * the same frozen forward with ``precision='bf16'`` (where the CPU/GPU has native bf16):
+    its ratio to the fp32 fast path and to the naive forward, and the error of its
+    64-channel map against fp32 (max |diff| / max |fp32| and relative L2);
   * the achieved GFLOP/s of both (FLOPs counted from the layers: 1.18 MFLOP/pixel at C=64);
   * the fp32 GEMM rate of the same machine (``torch.mm`` of large squares), measured in
     the same run, and the fraction of it the optimised forward reaches;
@@ -29,6 +32,7 @@ import torch.nn as nn
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 
 from dp_plugin.modalities import DiffusionPrint  # noqa: E402
+from dp_plugin.modalities.fast_dncnn import native_bf16  # noqa: E402
 
 
 def conv_flops_per_pixel(net: nn.Module) -> int:
@@ -94,6 +98,11 @@ def main() -> None:
 
     a, b = torch.randn(args.gemm_size, args.gemm_size), torch.randn(args.gemm_size, args.gemm_size)
     variants = {'naive': lambda: naive(x), 'optimised': lambda: modality(x)}
+    bf16 = None
+    if native_bf16(x.device):
+        bf16 = DiffusionPrint(precision='bf16')
+        bf16.load_state_dict(modality.state_dict())
+        variants['bf16'] = lambda: bf16(x)
     if args.layouts:
         for layout in ('mkldnn_fused', 'mkldnn', 'channels_last', 'contiguous'):
             m = DiffusionPrint(inference_layout=layout)
@@ -141,13 +150,25 @@ def main() -> None:
     print(f'optimised frozen DiffusionPrint  : {t_fast:8.3f} s  {rate(t_fast):7.1f} GFLOP/s '
           f'{spread("optimised")}  layout {modality.folded().layout}, max rel. diff {err:.1e}')
     for name in variants:
-        if name not in ('naive', 'optimised') and name not in gemm_flop:
+        if name not in ('naive', 'optimised', 'bf16') and name not in gemm_flop:
             print(f'  {name:31s}: {best[name]:8.3f} s  {rate(best[name]):7.1f} GFLOP/s '
                   f'{spread(name)}')
     print(f'fp32 GEMM torch.mm {args.gemm_size}^2        : {gemms["gemm"]:7.1f} GFLOP/s '
           f'{spread("gemm")}')
     print(f'fp32 GEMM oneDNN 4096x1024x1024 : {gemms["gemm onednn"]:7.1f} GFLOP/s '
           f'{spread("gemm onednn")}  (reference = the faster GEMM)')
+    if bf16 is not None:
+        out16 = bf16(x)
+        err16 = (out16 - out).abs().max().item() / out.abs().max().item()
+        l2_16 = ((out16 - out).norm() / out.norm()).item()
+        t16 = best['bf16']
+        print(f'bf16 frozen DiffusionPrint      : {t16:8.3f} s  {rate(t16):7.1f} GFLOP/s '
+              f'{spread("bf16")}  layout {bf16.folded().layout}, vs fp32: max rel. err '
+              f'{err16:.1e}, rel. L2 {l2_16:.1e}')
+        print(f'bf16 speed-up: {t_fast / t16:.2f}x the fp32 fast path (target >= 1.8x), '
+              f'{t_naive / t16:.2f}x naive (target >= 3.5x)')
+    else:
+        print('bf16 row skipped: no native bf16 here (GPU with bf16 or CPU with AVX512-BF16/AMX)')
     print(f'speed-up vs naive: {t_naive / t_fast:.2f}x (target >= 1.5x)')
     print(f'fraction of GEMM : {rate(t_fast) / gemm:.0%} (target >= 60%)')
     # CPU seconds per thread: less sensitive to other processes competing for the cores.
@@ -157,6 +178,9 @@ def main() -> None:
                        if name not in gemm_flop)
     print(f'by CPU time/thread (GFLOP/s): {others}; GEMM {c_gemm:.1f} -> '
           f'{c["naive"] / c["optimised"]:.2f}x naive, {rate(c["optimised"]) / c_gemm:.0%} of GEMM')
+    if bf16 is not None:
+        print(f'bf16 by CPU time/thread: {c["optimised"] / c["bf16"]:.2f}x the fp32 fast path, '
+              f'{c["naive"] / c["bf16"]:.2f}x naive')
 
     if args.big:
         cmd = [sys.executable, os.path.abspath(__file__), '--_child', str(args.big),

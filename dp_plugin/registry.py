@@ -13,7 +13,14 @@ Two kinds of children:
   samplers, optimizers and their wrappers, schedulers, visualizer, model wrapper under DDP).
   Without a ``dp_plugin`` node mmengine warns and falls back to its root registry, which
   does not hold mmseg's types (``SegLocalVisualizer``, ...).
+
+Registration is lazy: importing this module (or ``dp_plugin``) registers nothing. The
+first lookup in any of these registries (``build``, ``get``, ``in``; mmengine makes one
+whenever a config with ``default_scope = 'dp_plugin'`` is built) registers every mmseg
+module and every dp_plugin module, so each module is found wherever it lives.
 """
+from importlib import import_module
+
 from mmengine.registry import Registry
 from mmseg.registry import DATA_SAMPLERS as MMSEG_DATA_SAMPLERS
 from mmseg.registry import DATASETS as MMSEG_DATASETS
@@ -29,18 +36,41 @@ from mmseg.registry import PARAM_SCHEDULERS as MMSEG_PARAM_SCHEDULERS
 from mmseg.registry import TRANSFORMS as MMSEG_TRANSFORMS
 from mmseg.registry import VISBACKENDS as MMSEG_VISBACKENDS
 from mmseg.registry import VISUALIZERS as MMSEG_VISUALIZERS
-from mmseg.utils import register_all_modules
-
-# Child registries look modules up in their parents' tables without importing them,
-# so mmseg's own modules must be registered before any dp_plugin config is built.
-register_all_modules(init_default_scope=False)
-import mmseg.visualization  # noqa: E402,F401  (not covered by register_all_modules)
-
 _SCOPE = 'dp_plugin'
+#: dp_plugin packages whose modules register themselves (imported on the first lookup).
+_REGISTERING_PACKAGES = ('engine', 'datasets', 'transforms', 'evaluation', 'modalities',
+                         'models', 'pretrain')
+_registered = False
+
+
+def register_all_modules() -> None:
+    """Register every mmseg and dp_plugin module (once; the first lookup calls it).
+
+    Child registries look modules up in their parents' tables without importing the
+    parents' locations, so mmseg's own modules are registered here as well.
+    """
+    global _registered
+    if _registered:
+        return
+    _registered = True
+    from mmseg.utils import register_all_modules as register_mmseg
+    register_mmseg(init_default_scope=False)
+    import_module('mmseg.visualization')  # not covered by mmseg's register_all_modules
+    for name in _REGISTERING_PACKAGES:
+        import_module(f'{__package__}.{name}')
+
+
+class _LazyRegistry(Registry):
+    """A registry that calls :func:`register_all_modules` before its first lookup."""
+
+    def import_from_location(self) -> None:
+        if not self._imported:
+            register_all_modules()
+        super().import_from_location()
 
 
 def _child(name: str, parent: Registry, *locations: str) -> Registry:
-    return Registry(name, parent=parent, scope=_SCOPE, locations=list(locations))
+    return _LazyRegistry(name, parent=parent, scope=_SCOPE, locations=list(locations))
 
 
 # Registries the project registers into.

@@ -122,14 +122,18 @@ class Localizer:
             whole. ``None`` or 0: keep the config's ``model.test_cfg``.
         tile_overlap: Overlap of neighbouring windows, in pixels.
         cfg_options: Overrides merged into the config (mmengine ``DictAction`` style).
+        precision: ``'fp32'`` or ``'bf16'``: the DnCNN modalities run in bf16 and the rest
+            of the model under bf16 autocast (GPUs with bf16, CPUs with AVX512-BF16 / AMX;
+            elsewhere a warning and fp32). Maps are returned in fp32 either way.
     """
 
     def __init__(self, config: Union[str, Config], checkpoint: Optional[str] = None,
                  device: str = 'cpu', tile: Optional[int] = DEFAULT_TILE,
                  tile_overlap: int = DEFAULT_TILE_OVERLAP,
-                 cfg_options: Optional[dict] = None) -> None:
+                 cfg_options: Optional[dict] = None, precision: str = 'fp32') -> None:
         from mmengine.registry import init_default_scope
 
+        from dp_plugin.modalities.dncnn_modality import set_inference_precision
         from dp_plugin.registry import MODELS
         cfg = Config.fromfile(config) if isinstance(config, str) else config.copy()
         if cfg_options:
@@ -152,6 +156,7 @@ class Localizer:
         self.model.cfg = cfg
         self.model.to(device).eval()
         self.device = device
+        self.amp_dtype = set_inference_precision(self.model, precision)
         self.tile, self.tile_overlap = tile, tile_overlap
         if tile and not 0 <= tile_overlap < tile:
             raise ValueError(f'tile_overlap must be in [0, tile), got {tile_overlap} '
@@ -189,7 +194,9 @@ class Localizer:
             raise ValueError(f'expected an (H, W, 3) uint8 RGB array, got {rgb.shape} '
                              f'{rgb.dtype}')
         self._configure_window(*rgb.shape[:2])
-        sample = self.model.test_step(self._pack(rgb))[0]
+        with torch.autocast(torch.device(self.device).type, dtype=self.amp_dtype,
+                            enabled=self.amp_dtype != torch.float32):
+            sample = self.model.test_step(self._pack(rgb))[0]
         return output_from_sample(sample)
 
 

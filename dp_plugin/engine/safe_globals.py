@@ -8,7 +8,8 @@ The only non-tensor objects such a checkpoint holds come from the ``message_hub`
 ``HistoryBuffer``'s own statistics methods (pickled as ``getattr(HistoryBuffer, 'min')``).
 
 :func:`allow_runner_checkpoints` allow-lists exactly those objects (called when
-``dp_plugin`` is imported). Weights-only loading stays on: any other global -- e.g. a
+``dp_plugin.engine`` is imported, which the first lookup in a dp_plugin registry does,
+e.g. any Runner with ``default_scope='dp_plugin'``). Weights-only loading stays on: any other global -- e.g. a
 pickle whose ``__reduce__`` calls ``os.system`` -- is still refused. ``builtins.getattr``
 is *not* allowed in general; the name resolves to :func:`history_buffer_getattr`, which
 only returns public methods of ``HistoryBuffer``.

@@ -43,8 +43,9 @@ class DiffusionPrint(DnCNNModality):
             input before the DnCNN: an FFT high-pass cut-off (the HP-filter ablation) or
             ``dict(type='gaussian', sigma=1.0)`` (the authors' high-pass). None: from the
             export metadata or the authors' ``args``, else off; 0 forces it off.
-        **kwargs: ``tile_size``, ``fast_inference``, ``inference_layout`` and
-            ``init_cfg`` of :class:`DnCNNModality`.
+        **kwargs: ``tile_size``, ``fast_inference``, ``inference_layout``,
+            ``precision`` (``'fp32'`` / ``'bf16'``) and ``init_cfg`` of
+            :class:`DnCNNModality`.
     """
 
     def __init__(self, checkpoint: Optional[str] = None, out_channels: Optional[int] = None,

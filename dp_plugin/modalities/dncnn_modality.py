@@ -5,7 +5,20 @@ import torch
 
 from .base_modality import BaseModality
 from .dncnn import DnCNN
-from .fast_dncnn import LAYOUTS, FoldedDnCNN, tiled_apply, weights_fingerprint
+from .fast_dncnn import (LAYOUTS, PRECISIONS, FoldedDnCNN, resolve_precision, tiled_apply,
+                         weights_fingerprint)
+
+
+def set_inference_precision(model: torch.nn.Module, precision: str) -> torch.dtype:
+    """Set ``precision`` on every :class:`DnCNNModality` inside ``model`` and return the
+    dtype the rest of ``model`` should autocast to on its device (``torch.float32`` where
+    bf16 is not native: then everything stays fp32)."""
+    device = next(model.parameters()).device
+    dtype = resolve_precision(precision, device)
+    for module in model.modules():
+        if isinstance(module, DnCNNModality):
+            module.precision = precision if dtype == torch.bfloat16 else 'fp32'
+    return dtype
 
 
 class DnCNNModality(BaseModality):
@@ -36,13 +49,17 @@ class DnCNNModality(BaseModality):
             ReLU on channels-last tensors, channels-last otherwise), ``'mkldnn_fused'``,
             ``'mkldnn'`` (oneDNN blocked tensors), ``'channels_last'`` or
             ``'contiguous'``.
+        precision (str): ``'fp32'`` (default) or ``'bf16'``: the folded network runs
+            with bfloat16 weights and activations (input and output stay fp32), on GPUs
+            with bf16 and CPUs with AVX512-BF16 / AMX; elsewhere it warns and runs fp32.
+            Inference only: training forwards use the plain fp32 network.
     """
 
     def __init__(self, out_channels: int, depth: int = 17, width: int = 64,
                  checkpoint: Optional[str] = None, frozen: bool = True,
                  pixel_divisor: float = 255.0, tile_size: Optional[int] = None,
                  fast_inference: bool = True, inference_layout: str = 'auto',
-                 init_cfg=None) -> None:
+                 precision: str = 'fp32', init_cfg=None) -> None:
         super().__init__(frozen=frozen, pixel_divisor=pixel_divisor, init_cfg=init_cfg)
         if inference_layout not in LAYOUTS:
             raise ValueError(f'inference_layout must be one of {LAYOUTS}, '
@@ -54,6 +71,7 @@ class DnCNNModality(BaseModality):
         self.tile_size = tile_size
         self.fast_inference = fast_inference
         self.inference_layout = inference_layout
+        self.precision = precision
         self._folded: Optional[FoldedDnCNN] = None
         self._folded_key: Optional[tuple] = None
         self.checkpoint = checkpoint
@@ -82,11 +100,25 @@ class DnCNNModality(BaseModality):
             self.load_checkpoint(self.checkpoint, self._checkpoint_prefix)
             self._is_init = True
 
+    @property
+    def precision(self) -> str:
+        """Inference precision, ``'fp32'`` or ``'bf16'`` (may be changed at any time)."""
+        return self._precision
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        if value not in PRECISIONS:
+            raise ValueError(f'precision must be one of {PRECISIONS}, got {value!r}')
+        self._precision = value
+
     def folded(self) -> FoldedDnCNN:
         """The BN-folded inference copy of the current weights (rebuilt on change)."""
-        key = weights_fingerprint(self.dncnn) + (self.inference_layout,)
+        key = weights_fingerprint(self.dncnn) + (self.inference_layout, self.precision)
         if self._folded is None or key != self._folded_key:
-            self._folded = FoldedDnCNN(self.dncnn, self.inference_layout)
+            device = next(self.dncnn.parameters()).device
+            dtype = resolve_precision(self.precision, device)
+            self._folded = FoldedDnCNN(self.dncnn, self.inference_layout,
+                                       compute_dtype=None if dtype == torch.float32 else dtype)
             self._folded_key = key
         return self._folded
 

@@ -1,4 +1,5 @@
-"""Inference helpers for a DnCNN: BatchNorm folding, fast memory layouts, tiling."""
+"""Inference helpers for a DnCNN: BatchNorm folding, fast memory layouts, bf16, tiling."""
+import warnings
 from typing import Callable, List, NamedTuple, Optional
 
 import torch
@@ -9,6 +10,33 @@ from torch.nn.utils.fusion import fuse_conv_bn_weights
 #: Layouts :class:`FoldedDnCNN` can run in. ``mkldnn_fused``: channels-last tensors through
 #: oneDNN convolutions with the ReLU fused in (the op torch.compile uses on CPU).
 LAYOUTS = ('auto', 'mkldnn', 'mkldnn_fused', 'channels_last', 'contiguous')
+
+#: Inference precisions. ``'bf16'``: bfloat16 weights and activations, fp32 in and out.
+PRECISIONS = ('fp32', 'bf16')
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 convolutions in hardware: a CUDA GPU with bf16,
+    or a CPU with AVX512-BF16 or AMX (oneDNN only emulates bf16 elsewhere: slower than fp32)."""
+    if device.type == 'cuda':
+        return torch.cuda.is_bf16_supported()
+    if device.type != 'cpu' or not torch.backends.mkldnn.is_available():
+        return False
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """The compute dtype for ``precision`` on ``device``: bf16 only where it is native,
+    otherwise fp32 with a warning."""
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
+    if precision == 'fp32':
+        return torch.float32
+    if not native_bf16(device):
+        warnings.warn(f"precision='bf16' needs a GPU with bf16 or a CPU with AVX512-BF16/AMX; "
+                      f'{device} has neither: running fp32', stacklevel=3)
+        return torch.float32
+    return torch.bfloat16
 
 
 def _fused_conv_op():
@@ -39,10 +67,12 @@ def resolve_layout(layout: str, device: torch.device, dtype: torch.dtype) -> str
     oneDNN layouts fall back to channels-last where oneDNN cannot run."""
     if layout not in LAYOUTS:
         raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
-    mkldnn_ok = (device.type == 'cpu' and dtype == torch.float32
+    mkldnn_ok = (device.type == 'cpu' and dtype in (torch.float32, torch.bfloat16)
                  and torch.backends.mkldnn.is_available())
     if layout == 'auto':
         layout = 'mkldnn_fused'
+    if layout == 'mkldnn' and dtype != torch.float32:
+        layout = 'mkldnn_fused'  # blocked oneDNN tensors: fp32 only
     if layout == 'mkldnn_fused' and not (mkldnn_ok and _fused_conv_op() is not None):
         layout = 'mkldnn'
     if layout == 'mkldnn' and not mkldnn_ok:
@@ -60,12 +90,17 @@ class FoldedDnCNN:
     Args:
         dncnn (nn.Sequential): Conv / BatchNorm2d / ReLU sequence.
         layout (str): One of :data:`LAYOUTS`.
+        compute_dtype (torch.dtype, optional): Run in this dtype (e.g. ``torch.bfloat16``)
+            instead of the weights' dtype: BN is folded in the weights' precision, then the
+            folded weights are cast; the output is returned in the input's dtype.
     """
 
-    def __init__(self, dncnn: nn.Sequential, layout: str = 'auto') -> None:
+    def __init__(self, dncnn: nn.Sequential, layout: str = 'auto',
+                 compute_dtype: Optional[torch.dtype] = None) -> None:
         ref = next(dncnn.parameters())
-        self.layout = resolve_layout(layout, ref.device, ref.dtype)
-        self.dtype = ref.dtype
+        self.dtype = ref.dtype if compute_dtype is None else compute_dtype
+        self.cast_back = compute_dtype is not None
+        self.layout = resolve_layout(layout, ref.device, self.dtype)
         layers: List[_Layer] = []
         modules = list(dncnn)
         with torch.no_grad():
@@ -79,7 +114,8 @@ class FoldedDnCNN:
                         w, b = fuse_conv_bn_weights(w, b, nxt.running_mean, nxt.running_var,
                                                     nxt.eps, nxt.weight, nxt.bias)
                         w, b = w.detach(), b.detach()
-                    layers.append(_Layer(w.clone(), None if b is None else b.clone(),
+                    layers.append(_Layer(w.to(self.dtype, copy=True),
+                                         None if b is None else b.to(self.dtype, copy=True),
                                          m.padding, False))
                 elif isinstance(m, nn.ReLU):
                     layers[-1] = layers[-1]._replace(relu=True)
@@ -99,9 +135,10 @@ class FoldedDnCNN:
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Run in the weights' dtype with autocast off (fp32 inside fp16 training)."""
+        """Run in the compute dtype with autocast off (fp32 inside fp16 training)."""
         with torch.autocast(device_type=x.device.type, enabled=False):
-            return self._run(x.to(self.dtype))
+            y = self._run(x.to(self.dtype))
+        return y.to(x.dtype) if self.cast_back else y
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         if self.layout == 'mkldnn':

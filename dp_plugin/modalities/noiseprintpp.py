@@ -21,8 +21,8 @@ class NoisePrintPP(DnCNNModality):
             MMFusion do before their noise stream. Defaults to False.
         frozen (bool): Freeze the extractor. Defaults to True.
         pixel_divisor (float): Defaults to 256 (TruFor / MMFusion).
-        **kwargs: ``tile_size``, ``fast_inference``, ``inference_layout`` and
-            ``init_cfg`` of :class:`DnCNNModality`.
+        **kwargs: ``tile_size``, ``fast_inference``, ``inference_layout``,
+            ``precision`` and ``init_cfg`` of :class:`DnCNNModality`.
     """
 
     def __init__(self, checkpoint: Optional[str] = None, tile_to_3: bool = False,

@@ -1,5 +1,5 @@
 """Dataset of anchor patches with their positives and a hard-negative pool patch."""
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -107,3 +107,49 @@ class PatchPairDataset(Dataset):
                        neg_category=torch.tensor(-1), neg_gen_label=torch.tensor(-1),
                        neg_valid=torch.tensor(0))
         return out
+
+    def __getitems__(self, indices: Sequence[int]) -> List[Dict[str, torch.Tensor]]:
+        """``[self[i] for i in indices]``, read as one batch (the DataLoader's batched fetch).
+
+        Every distinct memmap row of the batch (views and pool patches) is read with one
+        sorted fancy index and transposed to ``(3, P, P)`` once; labels are vectorised.
+        The items are views of the batch tensors (``default_collate`` stacks them).
+        """
+        idx, P, V = self.index, self.index.patch_size, 1 + self.max_positives
+        ids = np.asarray(indices, dtype=np.int64)
+        rows = self.anchors[ids]
+        start = idx.pos_ptr[rows]
+        num_pos = np.minimum(idx.pos_ptr[rows + 1] - start, self.max_positives)
+        # memmap row of every (item, view) slot; -1: zero padding
+        slots = np.full((ids.size, V), -1, dtype=np.int64)
+        slots[:, 0] = idx.master_index[rows]
+        real = np.arange(self.max_positives)[None, :] < num_pos[:, None]
+        slots[:, 1:][real] = idx.pos_rows[(start[:, None] + np.arange(self.max_positives))[real]]
+        if self.pool.size:
+            prow = self.pool[self.pool_perm[ids % self.pool.size]]
+            neg_slots = idx.master_index[prow]
+            neg_cat, neg_gen = idx.category[prow].astype(np.int64), self.gen_label[prow]
+        else:
+            neg_slots = np.full(ids.size, -1, dtype=np.int64)
+            neg_cat = neg_gen = np.full(ids.size, -1, dtype=np.int64)
+        wanted = np.concatenate([slots.ravel(), neg_slots])
+        uniq, where = np.unique(wanted, return_inverse=True)
+        if self._memmap is None:
+            self._memmap = self.index.open_memmap()
+        # one sorted read of the distinct rows, transposed to (3, P, P) once each (numpy's
+        # transposing copy is ~3x torch's for uint8); buf's last row stays zero (padding)
+        real_rows = uniq[uniq >= 0]
+        buf = np.empty((real_rows.size + 1, 3, P, P), dtype=np.uint8)
+        buf[-1] = 0
+        buf[:-1] = self._memmap[real_rows].transpose(0, 3, 1, 2)
+        pick = np.where(wanted < 0, real_rows.size, where - (uniq.size - real_rows.size))
+        patches = torch.index_select(torch.from_numpy(buf), 0, torch.from_numpy(pick))
+        views = patches[:slots.size].view(ids.size, V, 3, P, P)
+        neg = patches[slots.size:]
+        cols = dict(views=views.unbind(0), num_pos=torch.from_numpy(num_pos).unbind(0),
+                    category=torch.from_numpy(idx.category[rows].astype(np.int64)).unbind(0),
+                    gen_label=torch.from_numpy(self.gen_label[rows]).unbind(0),
+                    neg=neg.unbind(0), neg_category=torch.from_numpy(neg_cat).unbind(0),
+                    neg_gen_label=torch.from_numpy(neg_gen).unbind(0),
+                    neg_valid=torch.full((ids.size, ), int(self.pool.size > 0)).unbind(0))
+        return [dict(zip(cols, values)) for values in zip(*cols.values())]

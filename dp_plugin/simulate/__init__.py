@@ -7,15 +7,23 @@ inpainting pipelines; see docs/simulator.md. Python API::
     build_pretrain_set('data/sim/pretrain', n_real=8, n_generated=2, size=64)
     build_localization_set('data/sim/localization', n_train=4, n_val=1, n_test=2, size=64)
 """
-from .generators import (CLASS_LABELS, GENERATORS, HELDOUT_GENERATORS, TRAIN_GENERATORS, SimAutoencoder,
-                         load_generator)
-from .inpaint import generate, regenerate
-from .latent_prior import LatentPrior
-from .masks import make_mask, random_blob, random_rectangle
-from .photos import PHOTO_SPLITS, PHOTOS, load_photo, random_crop
-from .writers import build_localization_set, build_pretrain_set
+import importlib
 
-__all__ = ['CLASS_LABELS', 'GENERATORS', 'HELDOUT_GENERATORS', 'TRAIN_GENERATORS', 'SimAutoencoder',
-           'load_generator', 'generate', 'regenerate', 'LatentPrior', 'make_mask', 'random_blob',
-           'random_rectangle', 'PHOTO_SPLITS', 'PHOTOS', 'load_photo', 'random_crop',
-           'build_localization_set', 'build_pretrain_set']
+#: public name -> submodule that defines it (imported on first use: ``dp-simulate --help``
+#: and ``import dp_plugin.simulate.cli`` stay free of torch).
+_EXPORTS = {
+    'CLASS_LABELS': 'names', 'GENERATORS': 'names', 'HELDOUT_GENERATORS': 'names',
+    'TRAIN_GENERATORS': 'names', 'SimAutoencoder': 'generators', 'load_generator': 'generators',
+    'generate': 'inpaint', 'regenerate': 'inpaint', 'LatentPrior': 'latent_prior',
+    'make_mask': 'masks', 'random_blob': 'masks', 'random_rectangle': 'masks',
+    'PHOTO_SPLITS': 'photos', 'PHOTOS': 'photos', 'load_photo': 'photos',
+    'random_crop': 'photos', 'build_localization_set': 'writers',
+    'build_pretrain_set': 'writers',
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f'.{_EXPORTS[name]}', __name__), name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -6,7 +6,7 @@ import os.path as osp
 import shutil
 import time
 
-from .generators import GENERATORS, HELDOUT_GENERATORS, TRAIN_GENERATORS
+from .names import GENERATORS, HELDOUT_GENERATORS, TRAIN_GENERATORS
 
 
 def parse_args(argv=None) -> argparse.Namespace:

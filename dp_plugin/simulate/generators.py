@@ -10,24 +10,14 @@ spectral fingerprint (Durall et al., CVPR 2020; Zhang et al., WIFS 2019). They a
 import json
 import os.path as osp
 from functools import lru_cache
-from typing import Dict, Tuple
+from typing import Dict
 
 import torch
 from torch import nn
 
 from dp_plugin.utils import atomic_write_bytes
 
-#: name -> decoder upsampling family. The first three are the training generators.
-GENERATORS: Dict[str, str] = {
-    'simnn': 'nearest',
-    'simbl': 'bilinear',
-    'simtc': 'transposed',
-    'simps': 'pixelshuffle',
-}
-TRAIN_GENERATORS: Tuple[str, ...] = ('simnn', 'simbl', 'simtc')
-HELDOUT_GENERATORS: Tuple[str, ...] = ('simps',)
-#: class labels of the generator-aware head (``simps`` is unseen on purpose).
-CLASS_LABELS: Dict[str, int] = {'real': 0, 'simnn': 1, 'simbl': 2, 'simtc': 3}
+from .names import CLASS_LABELS, GENERATORS, HELDOUT_GENERATORS, TRAIN_GENERATORS  # noqa: F401
 
 LATENT_CHANNELS = 4
 DOWNSAMPLE = 4
