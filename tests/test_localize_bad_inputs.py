@@ -186,6 +186,11 @@ def test_outputs_of_another_model_threshold_or_input_are_recomputed(models, tmp_
     assert status('--threshold', '0.3', checkpoint=models['other']) == 'skipped'
     _images(images, names=('a.png',), seed=5)  # same name, new content
     assert status('--threshold', '0.3', checkpoint=models['other']) == 'ok'
+    # bf16 maps differ from fp32 ones (docs/modalities.md): another precision recomputes
+    assert status('--threshold', '0.3', '--precision', 'bf16',
+                  checkpoint=models['other']) == 'ok'
+    assert status('--threshold', '0.3', '--precision', 'bf16',
+                  checkpoint=models['other']) == 'skipped'
 
 
 def test_foreign_npz_is_not_accepted_as_done(models, tmp_path):

@@ -274,7 +274,8 @@ def run(args, started: Optional[float] = None) -> int:
     tic = time.perf_counter()
     try:
         localizer = Localizer(config, checkpoint, device=device, tile=args.tile,
-                              tile_overlap=args.tile_overlap, cfg_options=cfg_options)
+                              tile_overlap=args.tile_overlap, cfg_options=cfg_options,
+                              precision=args.precision)
         run_record = run_provenance(file_sha256(checkpoint), _config_text(localizer), args)
     except Exception as exc:  # any failure to build/load: one line, usage exit code
         say(f'dp-localize: error: cannot load the model: {type(exc).__name__}: '

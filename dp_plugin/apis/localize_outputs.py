@@ -72,7 +72,8 @@ def run_provenance(checkpoint_sha256: str, config_text: str, args) -> dict:
     return dict(format=PROVENANCE_FORMAT, checkpoint_sha256=checkpoint_sha256,
                 config_sha256=hashlib.sha256(config_text.encode('utf-8', 'replace')).hexdigest(),
                 threshold=args.threshold, tile=args.tile, tile_overlap=args.tile_overlap,
-                save_modality=bool(args.save_modality))
+                save_modality=bool(args.save_modality),
+                precision=getattr(args, 'precision', 'fp32'))
 
 
 def provenance(run: dict, input_sha256: str, height: int, width: int) -> dict:
