@@ -30,9 +30,9 @@ EXACT_CONFIG = 'configs/trufor/trufor_mit-b2_upstream-exact_noiseprintpp_tgif-51
 def convert(src: str, dst: str, reverse: bool = False) -> int:
     """Convert ``src`` into ``dst``; returns the number of tensors written."""
     from dp_plugin.models.converters.checkpoint_io import load_weights_only, save_checkpoint_atomic
-    from dp_plugin.utils.checkpoint_reader import CheckpointFormatError
     from dp_plugin.models.converters.trufor_checkpoint import (native_to_upstream, split_checkpoint,
                                                           upstream_to_native)
+    from dp_plugin.utils.checkpoint_reader import CheckpointFormatError
     try:
         state_dict, rest = split_checkpoint(load_weights_only(
             src, "a TruFor checkpoint {'state_dict': tensors} (re-save it with only that)"))
