@@ -2,19 +2,23 @@
 """Peak memory and throughput of ``dp-localize`` on one large image (default 4096x4096).
 
 Each measurement runs the real command line in a fresh process (read, sliding-window
-inference, mask / overlay / npz writes) and reads that process's peak resident set
-size from ``wait4``. Models: ``tiny`` (MiT, embed_dims 8, the tests' model), ``b0``
-(SegFormer-B0-sized MiT + SegformerHead, the size of the Lite Baseline's segmentor), or
-any trained model via ``--config/--checkpoint``. Random weights suffice: speed and
-memory do not depend on the weights.
+inference, mask / overlay / npz writes) under ``/usr/bin/time -v`` and reports its
+"Maximum resident set size" (``wait4``'s peak RSS where ``/usr/bin/time`` is missing).
+Models: ``tiny`` (MiT, embed_dims 8, the tests' model), ``b0`` (SegFormer-B0-sized MiT +
+SegformerHead, the size of the Lite Baseline's segmentor), ``trufor`` / ``mmfusion``
+(the tiny TruFor phase-3 and MMFusion detection-phase configs: confidence and detection
+heads, windowed by the segmentors themselves), or any trained model via
+``--config/--checkpoint``. Random weights suffice: speed and memory do not depend on the
+weights.
 
 Example::
 
-    python benchmarks/bench_localize.py --size 4096 --models tiny b0 --threads 2
+    python benchmarks/bench_localize.py --size 4096 --models tiny b0 trufor mmfusion --threads 2
 """
 import argparse
 import json
 import os
+import re
 import os.path as osp
 import subprocess
 import sys
@@ -26,6 +30,13 @@ import numpy as np
 MODELS = {
     'tiny': dict(embed_dims=8, num_layers=[1, 1, 1, 1], channels=16),
     'b0': dict(embed_dims=32, num_layers=[2, 2, 2, 2], channels=256),
+}
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: Project configs benchmarked with random weights (modality checkpoints dropped).
+CONFIG_MODELS = {
+    'trufor': ('configs/trufor/trufor_mit-b0-tiny_phase3_diffusionprint-simple_sim-64x64.py',
+               "model = dict(modality=dict(checkpoint=None))"),
+    'mmfusion': ('configs/mmfusion/mmfusion-early_tiny_dp_sim-64x64_phase2.py', ''),
 }
 
 CONFIG = """
@@ -50,11 +61,15 @@ def make_model(name: str, folder: str):
     from mmengine.registry import init_default_scope
 
     from dp_plugin.registry import MODELS as REGISTRY
-    spec = MODELS[name]
-    dims = spec['embed_dims']
     config = osp.join(folder, f'{name}.py')
-    with open(config, 'w') as fh:  # MiT's default num_heads (1, 2, 4, 8) set the widths
-        fh.write(CONFIG.format(in_channels=[dims, dims * 2, dims * 4, dims * 8], **spec))
+    with open(config, 'w') as fh:
+        if name in CONFIG_MODELS:
+            base, override = CONFIG_MODELS[name]
+            fh.write(f"_base_ = [{osp.join(REPO, base)!r}]\n{override}\n")
+        else:  # MiT's default num_heads (1, 2, 4, 8) set the widths
+            spec = MODELS[name]
+            dims = spec['embed_dims']
+            fh.write(CONFIG.format(in_channels=[dims, dims * 2, dims * 4, dims * 8], **spec))
     init_default_scope('dp_plugin')
     model = REGISTRY.build(Config.fromfile(config).model)
     checkpoint = osp.join(folder, f'{name}.pth')
@@ -80,7 +95,8 @@ def make_image(path: str, size: int) -> None:
 
 def measure(image: str, config: str, checkpoint: str, out: str, args) -> dict:
     """Run dp-localize once in a child process; peak RSS and timings."""
-    cmd = [sys.executable, '-m', 'dp_plugin.apis.localize_cli', image, '-o', out,
+    timer = ['/usr/bin/time', '-v'] if osp.exists('/usr/bin/time') else []
+    cmd = timer + [sys.executable, '-m', 'dp_plugin.apis.localize_cli', image, '-o', out,
            '--config', config, '--checkpoint', checkpoint, '--device', 'cpu',
            '--threads', str(args.threads), '--tile', str(args.tile),
            '--tile-overlap', str(args.tile_overlap), '--overwrite']
@@ -94,7 +110,13 @@ def measure(image: str, config: str, checkpoint: str, out: str, args) -> dict:
         raise RuntimeError(f'dp-localize failed:\n{stderr[-2000:]}')
     with open(osp.join(out, 'summary.json')) as fh:
         row = json.load(fh)['images'][0]
-    return dict(peak_rss_gb=usage.ru_maxrss / 1024 ** 2, process_s=wall,
+    if row['status'] != 'ok':
+        raise RuntimeError(f'dp-localize: {row["error"]}')
+    peak_kb = usage.ru_maxrss
+    found = re.search(r'Maximum resident set size \(kbytes\): (\d+)', stderr)
+    if found:
+        peak_kb = int(found.group(1))
+    return dict(peak_rss_gb=peak_kb / 1024 ** 2, process_s=wall,
                 cpu_s=usage.ru_utime + usage.ru_stime,
                 image_s=row['seconds'], infer_s=row['infer_seconds'])
 
@@ -102,7 +124,8 @@ def measure(image: str, config: str, checkpoint: str, out: str, args) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--size', type=int, default=4096, help='image side (default 4096)')
-    parser.add_argument('--models', nargs='+', default=['tiny', 'b0'], choices=list(MODELS))
+    parser.add_argument('--models', nargs='+', default=['tiny', 'b0'],
+                        choices=list(MODELS) + list(CONFIG_MODELS))
     parser.add_argument('--config', help='benchmark this model config instead')
     parser.add_argument('--checkpoint', help='weights of --config')
     parser.add_argument('--threads', type=int, default=2)
@@ -118,7 +141,8 @@ def main() -> int:
         else:
             runs = [(name, *make_model(name, tmp)) for name in args.models]
         mpix = args.size ** 2 / 1e6
-        print(f'image {args.size}x{args.size} ({mpix:.1f} MPix), tile {args.tile}, overlap '
+        print(f'load average {os.getloadavg()[0]:.1f}; image {args.size}x{args.size} '
+              f'({mpix:.1f} MPix), tile {args.tile}, overlap '
               f'{args.tile_overlap}, {args.threads} threads, cpu; infer/per image = wall '
               f'seconds of inference / of the whole image (read, infer, writes)', flush=True)
         print(f'{"model":<10} {"params":>10} {"peak RSS":>9} {"infer":>8} {"per image":>10} '
@@ -131,7 +155,7 @@ def main() -> int:
             print(f'{name:<10} {params or 0:>10,} {result["peak_rss_gb"]:>7.2f}GB '
                   f'{result["infer_s"]:>7.1f}s {result["image_s"]:>9.1f}s '
                   f'{mpix / result["infer_s"]:>7.3f} {result["cpu_s"]:>11.1f}s  '
-                  f'{"yes" if ok else "NO"}', flush=True)
+                  f'{"yes" if ok else "NO"}  (load {os.getloadavg()[0]:.1f})', flush=True)
     return 1 if failed else 0
 
 

@@ -9,6 +9,7 @@ from PIL import Image
 
 from dp_plugin.apis import image_io
 from bad_input_corpus import make_bad_input_corpus  # tools/bad_input_corpus.py
+from dp_plugin.utils import atomic_io
 from dp_plugin.apis.image_io import (ImageReadError, atomic_write, read_image, read_mask,
                                      remove_stale_temp_files)
 
@@ -28,9 +29,11 @@ def test_every_corpus_case_is_read_or_reported_in_one_line(corpus):
     assert len(expected) >= 20
     for name, exp in expected.items():
         if exp['outcome'] == 'ok':
-            rgb, _ = _read(root, name)
+            rgb, info = _read(root, name)
             assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3, name
             assert list(rgb.shape[:2]) == exp['shape'], name
+            if 'note' in exp:
+                assert any(exp['note'] in note for note in info.notes), (name, info.notes)
         else:
             with pytest.raises(ImageReadError) as info:
                 _read(root, name)
@@ -125,16 +128,33 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
 
 def test_killed_writer_leaves_only_a_stale_temp_file_that_is_swept(tmp_path):
     target = tmp_path / 'out.npz'
-    code = ('import importlib.util, os, sys\n'  # image_io alone: no mmseg import
-            'spec = importlib.util.spec_from_file_location("image_io", sys.argv[2])\n'
-            'image_io = importlib.util.module_from_spec(spec)\n'
-            'spec.loader.exec_module(image_io)\n'
-            'with image_io.atomic_write(sys.argv[1]) as fh:\n'
+    code = ('import importlib.util, os, sys\n'  # atomic_io alone: no torch/mmseg import
+            'spec = importlib.util.spec_from_file_location("atomic_io", sys.argv[2])\n'
+            'atomic_io = importlib.util.module_from_spec(spec)\n'
+            'spec.loader.exec_module(atomic_io)\n'
+            'with atomic_io.atomic_write(sys.argv[1]) as fh:\n'
             '    fh.write(b"partial"); fh.flush(); os._exit(9)\n')
-    result = subprocess.run([sys.executable, '-c', code, str(target), image_io.__file__])
+    result = subprocess.run([sys.executable, '-c', code, str(target), atomic_io.__file__])
     assert result.returncode == 9
     assert not target.exists()
     leftovers = os.listdir(tmp_path)
     assert len(leftovers) == 1 and image_io.TEMP_MARKER in leftovers[0]
     assert remove_stale_temp_files(str(tmp_path)) == 1
     assert os.listdir(tmp_path) == []
+
+
+def test_frames_corrupt_signatures_and_bad_orientation_are_named(corpus):
+    """Issue 15 (minor): multi-frame files silently used frame 0; a recognisable but
+    corrupt PNG was "not an image"; orientation 42 was reported as "applied"."""
+    root, _ = corpus
+    for name in ('multipage.tif', 'animated.gif'):
+        first, info = _read(root, name)
+        with Image.open(osp.join(root, 'images', name)) as img:
+            assert img.n_frames == 3
+            np.testing.assert_array_equal(first, np.asarray(img.convert('RGB')))
+        assert any(n.startswith('frame 0 of 3 used') for n in info.notes), info.notes
+    with pytest.raises(ImageReadError, match='corrupt PNG'):
+        _read(root, 'corrupt_signature.png')
+    rgb, info = _read(root, 'exif_orientation_42.jpg')
+    assert rgb.shape == (64, 64, 3)
+    assert info.notes == ['invalid EXIF orientation 42 ignored (valid: 1-8)']

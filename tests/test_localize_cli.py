@@ -19,6 +19,7 @@ from bad_input_corpus import make_bad_input_corpus  # tools/bad_input_corpus.py
 from dp_plugin.apis.image_io import TEMP_MARKER
 from dp_plugin.apis.inference import Localizer, load_state_dict_safely, output_from_sample
 from dp_plugin.apis.localize_cli import main
+from dp_plugin.apis.localize_inputs import display_name
 from dp_plugin.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -79,7 +80,8 @@ def _summary(out):
 
 
 def _rows_by_rel(summary, images):
-    return {osp.relpath(r['input'], images): r for r in summary['images']}
+    """Rows by input path relative to ``images`` (names as the summary prints them)."""
+    return {osp.relpath(r['input'], display_name(images)): r for r in summary['images']}
 
 
 def test_corpus_run_processes_good_reports_bad_and_resumes(tiny_model, corpus, tmp_path):
@@ -91,7 +93,7 @@ def test_corpus_run_processes_good_reports_bad_and_resumes(tiny_model, corpus, t
     assert 'README.txt' not in rows
     assert rows['loop/back_to_images']['status'] == 'skipped'  # the folder loop
     for name, exp in expected.items():
-        row = rows[name]
+        row = rows[display_name(name)]
         outputs = localize_cli.output_paths(out, name)
         if exp['outcome'] == 'ok':
             assert all(osp.isfile(p) for p in outputs.values()), name

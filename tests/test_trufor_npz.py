@@ -22,17 +22,22 @@ def _sample(with_heads=True, key='diffusionprint_l2'):
 
 def test_npz_keys_and_values(tmp_path):
     arrays = trufor_npz_arrays(_sample())
-    assert set(arrays) == {'map', 'conf', 'score', 'imgsize', 'diffusionprint_l2'}
+    assert set(arrays) == {'map', 'conf', 'score', 'imgsize', 'np++', 'modality_kind'}
+    assert str(arrays['modality_kind']) == 'diffusionprint_l2'
+    np.testing.assert_allclose(arrays['np++'], 2.0)
     assert arrays['map'].shape == (6, 5) and arrays['imgsize'].tolist() == [6, 5]
     np.testing.assert_allclose(arrays['map'][0, 0], 1 / (1 + np.exp(-4.0)), rtol=1e-5)
     np.testing.assert_allclose(arrays['map'][5, 0], 0.5)
     assert arrays['conf'].shape == (6, 5) and float(arrays['score']) == np.float32(0.8)
     phase2 = trufor_npz_arrays(_sample(with_heads=False, key='np++'), save_modality=True)
-    assert set(phase2) == {'map', 'imgsize', 'np++'}
+    assert set(phase2) == {'map', 'imgsize', 'conf', 'score', 'np++', 'modality_kind'}
+    assert np.isnan(phase2['conf']).all() and np.isnan(phase2['score'])  # no heads
+    assert phase2['conf'].shape == phase2['map'].shape
     path = tmp_path / 'out' / 'img.png.npz'
     write_npz_atomic(str(path), arrays)
-    with np.load(path) as f:
+    with np.load(path, allow_pickle=False) as f:
         assert set(f.files) == set(arrays)
+        assert str(f['modality_kind']) == 'diffusionprint_l2'
         np.testing.assert_array_equal(f['map'], arrays['map'])
     assert [p.name for p in path.parent.iterdir()] == ['img.png.npz']
 

@@ -4,7 +4,10 @@
 at), ``root/masks/`` (ground truth for ``--masks``, one of the wrong size) and
 ``root/expected.json``: for every input path relative to ``root/images`` whether a
 robust tool must process it (``"ok"``, with the expected ``[height, width]``) or
-report it (``"error"``, with a fragment of the expected message).
+report it (``"error"``, with a fragment of the expected message); ``"note"`` is a
+fragment the reader's notes must contain. Names include one that is not valid UTF-8
+(held as Python's ``surrogateescape`` string) and one of 240 characters (its outputs'
+names are legal, 252 characters, but longer temporary names would not be).
 """
 import io
 import json
@@ -120,6 +123,24 @@ def make_bad_input_corpus(root: str) -> Dict[str, dict]:
     expected['loop/self_loop.png'] = dict(outcome='error', message='symbolic link loop')
     os.symlink('does_not_exist.png', osp.join(images, 'dangling_link.png'))
     expected['dangling_link.png'] = dict(outcome='error', message='broken symbolic link')
+    frames = [Image.fromarray(_pattern(SIZE, SIZE, 10 + i)) for i in range(3)]
+    put('multipage.tif', _encoded(frames[0], 'TIFF', save_all=True,
+                                  append_images=frames[1:]), 'ok', note='frame 0 of 3 used', **ok)
+    put('animated.gif', _encoded(frames[0].quantize(64), 'GIF', save_all=True,
+                                 append_images=[f.quantize(64) for f in frames[1:]],
+                                 duration=100, loop=0), 'ok', note='frame 0 of 3 used', **ok)
+    put('corrupt_signature.png', png[:8] + bytes(range(256)) * 2, 'error',
+        message='corrupt PNG')
+    bad_exif = Image.Exif()
+    bad_exif[0x0112] = 42  # not an orientation (valid: 1-8)
+    put('exif_orientation_42.jpg', _encoded(Image.fromarray(rgb), 'JPEG',
+                                            exif=bad_exif.tobytes()), 'ok',
+        note='invalid EXIF orientation 42 ignored', **ok)
+    put(os.fsdecode(b'latin1_\xe9t\xe9.png'), png, 'ok', **ok)  # not valid UTF-8
+    put('long_' + 'n' * 231 + '.png', png, 'ok', **ok)  # 240 characters
+    if hasattr(os, 'mkfifo'):  # opening it would block a reader for ever
+        os.mkfifo(osp.join(images, 'named_pipe.png'))
+        expected['named_pipe.png'] = dict(outcome='error', message='not a regular file')
     with open(osp.join(images, 'README.txt'), 'w') as fh:
         fh.write('Files without an image extension are not picked up from folders.\n')
 
@@ -130,5 +151,5 @@ def make_bad_input_corpus(root: str) -> Dict[str, dict]:
     expected['good.jpg'].update(mask_outcome='error', mask_message='expected the same size')
     expected['good_rgb.png'].update(mask_outcome='ok')
     with open(osp.join(root, 'expected.json'), 'w') as fh:
-        json.dump(expected, fh, indent=1, ensure_ascii=False)
+        json.dump(expected, fh, indent=1)  # ASCII escapes keep the non-UTF-8 name
     return expected

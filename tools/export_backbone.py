@@ -29,7 +29,9 @@ def main(argv=None) -> int:
         meta = export_backbone(args.checkpoint, args.out, args.config, args.encoder,
                                args.generators, args.input_highpass)
     except (OSError, ValueError, KeyError) as err:
-        print(f'error: {args.checkpoint}: {err}', file=sys.stderr)
+        msg = ' '.join(str(err).split())  # one line, as dp-localize prints it
+        print(f'error: {msg if args.checkpoint in msg else f"{args.checkpoint}: {msg}"}',
+              file=sys.stderr)
         return 2
     print(f'wrote {args.out}')
     print(json.dumps(meta, indent=1, sort_keys=True))

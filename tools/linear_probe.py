@@ -41,13 +41,13 @@ def main(argv=None) -> int:
             from dp_plugin.modalities.export_format import read_export_metadata
             gens = read_export_metadata(args.checkpoint).get('generators', []) \
                 if args.checkpoint.endswith('.safetensors') else []
+        encoder = load_frozen_encoder(args.checkpoint, args.random_init, args.seed)
         index = load_patch_index(args.data_root, args.ann_file, args.data_file,
                                  args.patch_size)
-        encoder = load_frozen_encoder(args.checkpoint, args.random_init, args.seed)
         feats = embed_patches(encoder, index, args.batch_size, args.pooling)
         result = linear_probe(feats, index, gens, args.test_frac, args.seed, args.split_by)
     except (OSError, ValueError, KeyError) as err:
-        print(f'error: {err}', file=sys.stderr)
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)  # one line
         return 2
     result.update(checkpoint=args.checkpoint, data_root=args.data_root, pooling=args.pooling,
                   random_init=args.random_init)

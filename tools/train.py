@@ -4,7 +4,8 @@
                                  [--cfg-options k=v ...] [--launcher none|pytorch]
 
 DDP: ``torchrun --nproc_per_node N tools/train.py CONFIG --launcher pytorch``
-(works on CPU with gloo too).
+(works on CPU with gloo too). Checkpoints are written atomically and ``--resume``
+skips torn ones (:class:`dp_plugin.engine.AtomicCheckpointHook`, docs/localization.md).
 """
 import argparse
 import logging
@@ -15,6 +16,8 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from dp_plugin.engine import ResumeError
+
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from _dist import add_common_args, load_config  # noqa: E402
 
@@ -23,7 +26,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a segmentor')
     parser.add_argument('config', help='training config')
     parser.add_argument('--resume', action='store_true', default=False,
-                        help='continue from the last checkpoint found in the work dir')
+                        help='continue from the last complete checkpoint in the work dir '
+                             '(a torn or empty one is skipped with a warning)')
     parser.add_argument('--amp', action='store_true', default=False,
                         help='train in mixed precision (AmpOptimWrapper, dynamic loss scale)')
     add_common_args(parser)
@@ -44,8 +48,14 @@ def main() -> None:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume or cfg.get('resume', False)
+    ckpt_hook = cfg.get('default_hooks', {}).get('checkpoint')
+    if ckpt_hook is not None and ckpt_hook.get('type') == 'CheckpointHook':
+        ckpt_hook.type = 'AtomicCheckpointHook'  # same arguments; crash-safe saves/resume
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except ResumeError as exc:
+        raise SystemExit(f'error: {exc}') from None
 
 
 if __name__ == '__main__':

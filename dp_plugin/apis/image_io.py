@@ -16,7 +16,10 @@ and says what was wrong and what was expected. The rules (documented in
   (default :data:`DEFAULT_MIN_SIZE`, the receptive field of the forensic extractors:
   a map of a smaller image carries no information);
 * empty, truncated and corrupt files, non-images, unreadable files and symbolic-link
-  loops raise :class:`ImageReadError`.
+  loops raise :class:`ImageReadError` (a file with a known signature that does not decode
+  is "corrupt PNG/JPEG/...", not "not an image");
+* multi-frame files (multipage TIFF, animated GIF/PNG/WebP) use frame 0 and say so in the
+  notes; an invalid EXIF orientation (not 1-8) is ignored and noted.
 
 :func:`atomic_write` (re-exported from :mod:`dp_plugin.utils.atomic_io`) is how the
 project's tools write outputs, so a crash never leaves a partial file.
@@ -60,7 +63,18 @@ class ImageInfo:
     notes: List[str] = field(default_factory=list)
 
 
+#: Signatures of formats Pillow reads: a file that starts with one but does not open is
+#: a corrupt file of that format, not "not an image".
+_SIGNATURES = ((b'\x89PNG\r\n\x1a\n', 'PNG'), (b'\xff\xd8\xff', 'JPEG'), (b'GIF87a', 'GIF'),
+               (b'GIF89a', 'GIF'), (b'II*\x00', 'TIFF'), (b'MM\x00*', 'TIFF'), (b'BM', 'BMP'))
+
+
 def _describe_non_image(head: bytes) -> str:
+    for signature, name in _SIGNATURES:
+        if head.startswith(signature):
+            return f'corrupt {name}: the file starts like a {name} but cannot be decoded'
+    if head[:4] == b'RIFF' and head[8:12] == b'WEBP':
+        return 'corrupt WebP: the file starts like a WebP but cannot be decoded'
     text = head.lstrip(b'\xef\xbb\xbf').lstrip()
     if text[:1] == b'<':
         kind = 'HTML/XML text'
@@ -168,6 +182,10 @@ def read_image(path: str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
                           f'limit of {max_pixels / 1e6:g} MPix (--max-mpix); refused as a '
                           f'possible decompression bomb')
             info = ImageInfo(format=img.format, mode=img.mode)
+            frames = getattr(img, 'n_frames', 1)
+            if frames > 1:
+                info.notes.append(f'frame 0 of {frames} used ({img.format} with several '
+                                  f'frames)')
             if img.mode == 'RGB' and any(';16' in str(t[3]) for t in img.tile or ()):
                 info.notes.append('16-bit samples reduced to 8 bits')
             if ImageFile.LOAD_TRUNCATED_IMAGES:
@@ -182,9 +200,12 @@ def read_image(path: str, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
             except (SyntaxError, ValueError, EOFError) as exc:
                 raise ImageReadError(path, f'corrupt image data ({exc})') from None
             orientation = img.getexif().get(0x0112, 1)
-            if orientation not in (None, 1):
+            if orientation in (2, 3, 4, 5, 6, 7, 8):
                 img = ImageOps.exif_transpose(img)
                 info.notes.append(f'EXIF orientation {orientation} applied')
+            elif orientation not in (None, 1):
+                info.notes.append(f'invalid EXIF orientation {orientation} ignored (valid: '
+                                  f'1-8)')
             rgb = _to_rgb(img, path, info)
     if min(rgb.shape[:2]) < min_size:
         raise ImageReadError(path, f'image is {rgb.shape[1]}x{rgb.shape[0]} px, smaller than '

@@ -25,9 +25,12 @@ def _downscale(arr: np.ndarray, max_side: int) -> np.ndarray:
 
 def render_overlay(rgb: np.ndarray, prob: np.ndarray, threshold: float = 0.5,
                    conf: Optional[np.ndarray] = None, score: Optional[float] = None,
-                   title: str = '', max_side: int = PANEL_MAX_SIDE) -> bytes:
-    """PNG bytes of ``image | map | overlay`` (plus ``confidence`` when given).
+                   title: str = '', max_side: int = PANEL_MAX_SIDE,
+                   gt: Optional[np.ndarray] = None) -> bytes:
+    """PNG bytes of ``image | (ground truth |) map | overlay (| confidence)``.
 
+    The ground-truth panel (when ``gt``, an ``(H, W)`` mask with non-zero = forged, is
+    given) is white on black beside the map, as in upstream TruFor's ``visualize.py``.
     The map panel uses ``RdBu_r`` on [0, 1] with a colour bar; the overlay tints the
     image red in proportion to the map and outlines the thresholded region.
     """
@@ -36,28 +39,38 @@ def render_overlay(rgb: np.ndarray, prob: np.ndarray, threshold: float = 0.5,
 
     img = _downscale(rgb, max_side)
     heat = np.clip(_downscale(prob, max_side), 0, 1)
-    panels = 3 + (conf is not None)
+    panels = 3 + (gt is not None) + (conf is not None)
     aspect = img.shape[1] / img.shape[0]
     fig = Figure(figsize=(min(4.0 * aspect, 8.0) * panels + 1.0, 4.4), dpi=100)
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, panels, squeeze=True)
-    axes[0].imshow(img)
-    axes[0].set_title('image')
-    shown = axes[1].imshow(heat, cmap='RdBu_r', vmin=0, vmax=1, interpolation='nearest')
-    axes[1].set_title('forgery map')
-    fig.colorbar(shown, ax=axes[1], fraction=0.046, pad=0.04)
+    panel_axes = list(fig.subplots(1, panels, squeeze=True))
+    axes = list(panel_axes)
+    ax = axes.pop(0)
+    ax.imshow(img)
+    ax.set_title('image')
+    if gt is not None:
+        ax = axes.pop(0)
+        ax.imshow(_downscale((np.asarray(gt) > 0).astype(np.uint8) * 255, max_side),
+                  cmap='gray', vmin=0, vmax=255, interpolation='nearest')
+        ax.set_title('ground truth')
+    ax = axes.pop(0)
+    shown = ax.imshow(heat, cmap='RdBu_r', vmin=0, vmax=1, interpolation='nearest')
+    ax.set_title('forgery map')
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
     alpha = (0.6 * heat)[..., None]
     tinted = img.astype(np.float32) * (1 - alpha) + np.array([255, 0, 0]) * alpha
-    axes[2].imshow(tinted.clip(0, 255).astype(np.uint8))
+    ax = axes.pop(0)
+    ax.imshow(tinted.clip(0, 255).astype(np.uint8))
     if heat.max() > threshold > heat.min():
-        axes[2].contour(heat > threshold, levels=[0.5], colors='yellow', linewidths=0.8)
-    axes[2].set_title(f'overlay (map > {threshold:g})')
+        ax.contour(heat > threshold, levels=[0.5], colors='yellow', linewidths=0.8)
+    ax.set_title(f'overlay (map > {threshold:g})')
     if conf is not None:
-        shown = axes[3].imshow(np.clip(_downscale(conf, max_side), 0, 1), cmap='gray',
-                               vmin=0, vmax=1)
-        axes[3].set_title('confidence')
-        fig.colorbar(shown, ax=axes[3], fraction=0.046, pad=0.04)
-    for ax in axes:
+        ax = axes.pop(0)
+        shown = ax.imshow(np.clip(_downscale(conf, max_side), 0, 1), cmap='gray',
+                          vmin=0, vmax=1)
+        ax.set_title('confidence')
+        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+    for ax in panel_axes:
         ax.set_axis_off()
     heading = title
     if score is not None:

@@ -13,8 +13,8 @@ from dp_plugin.registry import METRICS
 from dp_plugin.utils import atomic_write
 from . import functional as F
 
-LOC_KEYS = ('f1', 'f1_trufor', 'f1_best', 'auc', 'iou')
-LOC_HEADERS = ('F1@0.5', 'F1 TruFor', 'F1-best', 'AUC', 'IoU')
+LOC_KEYS = ('f1', 'f1_best', 'f1_trufor', 'f1_trufor_best', 'auc', 'iou')
+LOC_HEADERS = ('F1@0.5', 'F1-best', 'F1 TruFor', 'F1-best TruFor', 'AUC', 'IoU')
 
 
 def _to_numpy(x) -> np.ndarray:
@@ -63,20 +63,31 @@ def _fmt(value: float) -> str:
     return '-' if value is None or np.isnan(value) else f'{100 * value:.2f}'
 
 
+def format_scores(row: Dict[str, float]) -> str:
+    """One image's scores as the metric's table prints them, e.g. ``F1@0.5 53.00 | ...``;
+    an authentic image: its forged-area fraction."""
+    if 'f1' in row:
+        return ' | '.join(f'{h} {_fmt(row[k])}' for k, h in zip(LOC_KEYS, LOC_HEADERS))
+    return f'authentic: forged area {_fmt(row["fp_area"])}%'
+
+
 @METRICS.register_module()
 class ForgeryLocalizationMetric(BaseMetric):
     """Per-image localization metrics averaged per generator x mask type.
 
-    Forged images (``label`` 1) give F1 at ``threshold`` (plain, the paper's), the
-    TruFor-style F1 (15/11 boundary band, max with the inverted map), F1-best
-    (per-image oracle threshold), pixel AUC and IoU; each is averaged over images with
-    ``nanmean``. Authentic images (``label`` 0) are not mixed into F1: they give
+    Every number comes from :func:`functional.image_metrics` (the implementation
+    ``dp-localize --masks`` and ``ForgeryHeatmapHook`` use too). Forged images
+    (``label`` 1) give the plain F1 at ``threshold`` (DiffusionPrint's / TGIF's), the
+    plain F1-best (per-image oracle threshold), TruFor's F1 at ``threshold`` and at its
+    best threshold (15/11 boundary band, max with the inverted prediction), pixel AUC and
+    IoU; each is averaged over images with ``nanmean``. Authentic images (``label`` 0)
+    are not mixed into F1: they give
     ``auth_fp_area`` (mean fraction of pixels predicted forged) and ``auth_flagged``
     (fraction of authentic images with any pixel predicted forged). If the model puts
     an image score ``pred_score`` in its samples, ``det_auc`` and ``det_bacc`` (at 0.5)
-    are added. Values are reported in percent.
+    are added (TruFor's ``computeDetectionMetrics``). Values are reported in percent.
 
-    Returned keys: ``f1, f1_trufor, f1_best, auc, iou`` (all forged images),
+    Returned keys: ``f1, f1_best, f1_trufor, f1_trufor_best, auc, iou`` (all forged images),
     ``auth_fp_area, auth_flagged``, optional ``det_auc, det_bacc``, and
     ``{generator}/{mask_type}/{key}`` per group.
 
@@ -84,18 +95,24 @@ class ForgeryLocalizationMetric(BaseMetric):
         threshold (float): Decision threshold on the probability. Defaults to 0.5.
         band (tuple[int, int]): TruFor erosion / dilation sizes. Defaults to (15, 11).
         ignore_index (int): Unscored GT value. Defaults to 255.
+        protocol (str): ``'trufor'`` or ``'mmfusion'``: whose fixed-threshold F1 when the
+            scored pixels hold one class (TruFor: NaN, MMFusion: 0). Defaults to 'trufor'.
         out_file (str, optional): Write the per-image results as JSON there.
     """
 
     default_prefix: Optional[str] = None
 
     def __init__(self, threshold: float = 0.5, band: Tuple[int, int] = (15, 11),
-                 ignore_index: int = 255, out_file: Optional[str] = None,
+                 ignore_index: int = 255, protocol: str = 'trufor',
+                 out_file: Optional[str] = None,
                  collect_device: str = 'cpu', prefix: Optional[str] = None, **kwargs) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix, **kwargs)
         self.threshold = threshold
         self.band = tuple(band)
         self.ignore_index = ignore_index
+        if protocol not in F.PROTOCOLS:
+            raise ValueError(f'protocol must be one of {F.PROTOCOLS}, got {protocol!r}')
+        self.protocol = protocol
         self.out_file = out_file
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
@@ -109,11 +126,8 @@ class ForgeryLocalizationMetric(BaseMetric):
             row = dict(img_path=sample.get('img_path'),
                        generator=sample.get('generator', 'unknown'),
                        mask_type=sample.get('mask_type', 'unknown'), label=label)
-            if label == 1:
-                row.update(F.localization_metrics(prob, gt, self.threshold, self.ignore_index,
-                                                  self.band))
-            else:
-                row.update(F.authentic_stats(prob, gt, self.threshold, self.ignore_index))
+            row.update(F.image_metrics(prob, gt, label, self.threshold, self.ignore_index,
+                                       self.band, self.protocol))
             score = detection_score(sample)
             if score is not None:
                 row['score'] = score
@@ -154,8 +168,8 @@ class ForgeryLocalizationMetric(BaseMetric):
         if scored:
             scores = [r['score'] for r in scored]
             labels = [r['label'] for r in scored]
-            det_auc = F.roc_auc(scores, labels)
-            det_bacc = F.balanced_accuracy(scores, labels, 0.5)
+            det = F.detection_metrics(scores, labels)
+            det_auc, det_bacc = det['auc'], det['bacc']
             metrics['det_auc'] = round(100 * det_auc, 2) if not np.isnan(det_auc) else F.NAN
             metrics['det_bacc'] = round(100 * det_bacc, 2)
             print_log(f'Detection (n={len(scored)}): AUC {_fmt(det_auc)}%, '

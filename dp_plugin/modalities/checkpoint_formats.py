@@ -35,8 +35,8 @@ from mmengine.logging import print_log
 
 from dp_plugin.utils.checkpoint_reader import (CheckpointFormatError, looks_like_safetensors,
                                                read_weights)
-from .export_format import (FORMAT_NAME, METADATA_KEY, read_export_metadata,
-                            save_modality_export)
+from .export_format import (FORMAT_NAME, METADATA_KEY, ExportMetadataError,
+                            read_export_metadata, save_modality_export)
 
 __all__ = ['CheckpointFormatError', 'load_dncnn_state_dict', 'read_export_metadata',
            'save_modality_export', 'export_metadata_or_none', 'EXPECTED_FORMATS',
@@ -157,12 +157,17 @@ def _read(filename: str) -> Tuple[Mapping, Optional[dict]]:
 
 
 def export_metadata_or_none(filename: str) -> Optional[dict]:
-    """The dp_plugin export metadata of ``filename``, or None for any other file."""
+    """The dp_plugin export metadata of ``filename``, or None for any other file.
+
+    An export whose metadata contradicts its tensors raises :class:`ExportMetadataError`.
+    """
     if not (isinstance(filename, (str, os.PathLike)) and os.path.isfile(filename)
             and looks_like_safetensors(filename)):
         return None
     try:
         return read_export_metadata(filename)
+    except ExportMetadataError:
+        raise
     except ValueError:
         return None
 

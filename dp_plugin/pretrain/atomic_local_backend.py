@@ -1,24 +1,5 @@
-"""A local file backend whose writes are atomic (temp file + ``os.replace``).
+"""Kept for imports: the ``atomic_local`` backend lives in
+:mod:`dp_plugin.engine.atomic_local_backend` (shared by pretraining and localization)."""
+from dp_plugin.engine.atomic_local_backend import AtomicLocalBackend
 
-mmengine's ``LocalBackend.put`` opens the checkpoint with ``'wb'`` and writes into it,
-so a run killed mid-save leaves a truncated ``epoch_N.pth``. Set
-``default_hooks.checkpoint.backend_args=dict(backend='atomic_local')`` to use this one.
-"""
-from pathlib import Path
-from typing import Union
-
-from mmengine.fileio import LocalBackend, register_backend
-
-from dp_plugin.utils import atomic_write_bytes
-
-
-@register_backend('atomic_local')
-class AtomicLocalBackend(LocalBackend):
-    """``LocalBackend`` with ``put``/``put_text`` that never leave a partial file."""
-
-    def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
-        atomic_write_bytes(filepath, obj)
-
-    def put_text(self, obj: str, filepath: Union[str, Path],
-                 encoding: str = 'utf-8') -> None:
-        self.put(obj.encode(encoding), filepath)
+__all__ = ['AtomicLocalBackend']

@@ -3,7 +3,12 @@ over it with :func:`os.replace` once complete, so a crash never leaves a partial
 
 Every writer of this project goes through :func:`atomic_write` /
 :func:`atomic_write_bytes`; :func:`remove_stale_temp_files` sweeps the temporary files of
-killed writers (their names carry :data:`TEMP_MARKER` and the writer's pid).
+killed writers (their names carry :data:`TEMP_MARKER` and the writer's pid; files of
+running writers, in this or any other process, are never touched).
+
+Temporary names are ``.{name}{TEMP_MARKER}{pid}-{random}`` with ``{name}`` shortened so
+the temporary name is never longer than the file system allows (``NAME_MAX`` bytes):
+every legal target name can be written.
 """
 import contextlib
 import os
@@ -26,8 +31,7 @@ def atomic_write(path: str, mode: str = 'wb') -> Iterator[IO]:
     path = str(path)
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}{TEMP_MARKER}{os.getpid()}-',
-                               dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(folder, osp.basename(path)), dir=folder)
     try:
         os.fchmod(fd, _plain_open_mode(path))  # mkstemp creates 0600
         with os.fdopen(fd, mode, **({} if 'b' in mode else {'encoding': 'utf-8'})) as fh:
@@ -57,7 +61,28 @@ def _plain_open_mode(path: str) -> int:
     return 0o666 & ~umask
 
 
-_TEMP_RE = re.compile(r'^\..+' + re.escape(TEMP_MARKER) + r'(\d+)-[^/]*$')
+#: Length of the random part ``tempfile.mkstemp`` appends to the prefix.
+_RANDOM_CHARS = 8
+
+
+def _name_max(folder: str) -> int:
+    try:
+        return os.pathconf(folder, 'PC_NAME_MAX')
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def _temp_prefix(folder: str, name: str) -> str:
+    """``.{name}{TEMP_MARKER}{pid}-`` with ``name`` cut so the whole temporary name
+    (prefix plus the random part) fits in ``NAME_MAX`` bytes."""
+    tail = f'{TEMP_MARKER}{os.getpid()}-'
+    budget = _name_max(folder) - len(os.fsencode('.' + tail)) - _RANDOM_CHARS
+    while name and len(os.fsencode(name)) > budget:
+        name = name[:-1]
+    return f'.{name}{tail}'
+
+
+_TEMP_RE = re.compile(r'^\..*' + re.escape(TEMP_MARKER) + r'(\d+)-[^/]*$')
 
 
 def remove_stale_temp_files(folder: str) -> int:
@@ -79,14 +104,20 @@ def remove_stale_temp_files(folder: str) -> int:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (signal 0 probes without sending anything)."""
     if pid == os.getpid():
         return True
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # exists, owned by another user
         return True
+    except OverflowError:  # not a pid of this system
+        return False
+    return True
 
 
 def atomic_write_bytes(path: Union[str, os.PathLike], data: bytes) -> None:

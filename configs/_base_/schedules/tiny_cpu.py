@@ -8,6 +8,5 @@ param_scheduler = [dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=200,
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=200, val_interval=200)
 default_hooks = dict(
     logger=dict(interval=25, log_metric_by_epoch=False),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=200, max_keep_ckpts=1,
-                    save_best='f1', rule='greater'))
+    checkpoint=dict(by_epoch=False, interval=200, save_best='f1', rule='greater'))
 log_processor = dict(by_epoch=False)

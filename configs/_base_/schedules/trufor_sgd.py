@@ -13,6 +13,5 @@ param_scheduler = [
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=100, val_interval=1)
 default_hooks = dict(
     logger=dict(interval=50, log_metric_by_epoch=True),
-    checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=1,
-                    save_best='f1', rule='greater'))
+    checkpoint=dict(by_epoch=True, interval=1, save_best='f1', rule='greater'))
 log_processor = dict(by_epoch=True)

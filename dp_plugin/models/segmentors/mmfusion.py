@@ -167,12 +167,14 @@ class MMFusion(ConfidenceDetectionMixin, ForensicEncoderDecoder):
     def predict(self, inputs: Tensor,
                 data_samples: Optional[List[SegDataSample]] = None) -> List[SegDataSample]:
         """``seg_logits`` / ``pred_sem_seg``; in the detection phase also ``pred_conf`` and
-        ``pred_score``. Whole-image inference (the confidence pooling needs the full map)."""
-        if self.test_cfg.get('mode', 'whole') != 'whole':
-            raise ValueError("MMFusion predicts whole images: set test_cfg.mode='whole'")
+        ``pred_score``. Whole image or ``test_cfg``'s sliding windows (``mode='slide'``:
+        logits and confidence averaged on overlaps, the score pooled from the stitched
+        maps)."""
         if data_samples is None:
             data_samples = [SegDataSample() for _ in range(inputs.shape[0])]
-        out = self._heads(inputs)
+        out = self._window_logits(
+            inputs, lambda crop: self._head_logits(self.extract_feat(crop), crop.shape[2:], None),
+            self.detection)
         for i, sample in enumerate(data_samples):
             meta = sample.metainfo
             seg = self._restore(out['seg'][i:i + 1], meta)

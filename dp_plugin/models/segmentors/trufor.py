@@ -176,10 +176,23 @@ class TruFor(ConfidenceDetectionMixin, ForensicEncoderDecoder):
 
     def predict(self, inputs: torch.Tensor,
                 data_samples: Optional[List[SegDataSample]] = None) -> List[SegDataSample]:
+        """Maps of the whole image or of ``test_cfg``'s sliding windows (``mode='slide'``:
+        logits, confidence and modality summary averaged on overlaps, the score pooled
+        from the stitched maps)."""
         if data_samples is None:
             data_samples = [SegDataSample() for _ in range(inputs.shape[0])]
-        out = self._heads(inputs, with_modality=True)
-        key, summary = self.modality_summary(out['modality'])
+        keys = []
+
+        def window(crop: torch.Tensor) -> Dict[str, torch.Tensor]:
+            modality_map = self.extract_modalities(crop)
+            feats = self.extract_fused_feat(self.normalize_rgb(crop), modality_map)
+            maps = self._head_logits(feats, crop.shape[2:], None)
+            key, maps['modality'] = self.modality_summary(modality_map)
+            keys.append(key)
+            return maps
+
+        out = self._window_logits(inputs, window, self.detection_head)
+        key, summary = keys[0], out['modality']
         for i, sample in enumerate(data_samples):
             meta = sample.metainfo
             seg = self._restore(out['seg'][i:i + 1], meta)
