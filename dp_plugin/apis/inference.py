@@ -27,9 +27,14 @@ import numpy as np
 import torch
 from mmengine.config import Config, ConfigDict
 
+from dp_plugin.utils.checkpoint_reader import CheckpointFormatError, read_weights
+
 #: Defaults of the sliding window used for large images.
 DEFAULT_TILE = 1024
 DEFAULT_TILE_OVERLAP = 128
+#: What :func:`load_state_dict_safely` accepts (for its error messages).
+MODEL_FORMAT = ("a state dict of tensors, an MMEngine runner checkpoint {'state_dict': ...} "
+                'or a .safetensors file')
 
 
 @dataclass
@@ -47,26 +52,16 @@ def load_state_dict_safely(checkpoint: str) -> dict:
     """Read the model weights of ``checkpoint`` without unpickling arbitrary objects.
 
     Accepts ``.safetensors`` files and ``torch.save`` files (plain state dicts or
-    mmengine runner checkpoints with a ``state_dict`` entry), loaded with
-    ``weights_only=True``. A ``module.`` prefix (DDP) is removed.
+    mmengine runner checkpoints with a ``state_dict`` entry), read by
+    :func:`dp_plugin.utils.checkpoint_reader.read_weights`. A ``module.`` prefix (DDP)
+    is removed. Raises :class:`CheckpointFormatError` (a ``ValueError``) otherwise.
     """
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
-    if checkpoint.endswith('.safetensors'):
-        from safetensors.torch import load_file
-        state = load_file(checkpoint)
-    else:
-        try:
-            state = torch.load(checkpoint, map_location='cpu', weights_only=True)
-        except Exception as exc:  # UnpicklingError and friends: one clear line
-            raise ValueError(
-                f'checkpoint {checkpoint} cannot be loaded with weights_only=True '
-                f'(it holds objects that are not allow-listed): '
-                f'{str(exc).splitlines()[0]}') from None
-        if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
-            state = state['state_dict']
+    state, _ = read_weights(checkpoint, MODEL_FORMAT, 'model weights')
+    if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
+        state = state['state_dict']
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
-        raise ValueError(f'checkpoint {checkpoint} holds no state dict of tensors')
+        raise CheckpointFormatError(checkpoint, 'no state dict of tensors in it',
+                                    MODEL_FORMAT, 'model weights')
     return {k[len('module.'):] if k.startswith('module.') else k: v
             for k, v in state.items()}
 

@@ -1,4 +1,4 @@
-"""Let MMEngine runner checkpoints load under ``torch.load(weights_only=True)``.
+"""Let MMEngine runner checkpoints load under ``torch.load`` with ``weights_only=True``.
 
 Since torch 2.6 ``torch.load`` defaults to ``weights_only=True`` and MMEngine 0.10.7 does
 not pass the argument, so resuming (``--resume``), ``load_from`` of a full runner

@@ -18,28 +18,29 @@ MMEngine runner checkpoint                  ``state_dict`` -> ``<prefix>.*``, e.
                                             ``encoder_q.`` or ``backbone.``
 ==========================================  ==============================================
 
-Everything is read with ``torch.load(..., weights_only=True)`` or safetensors; a pickle
-that needs any other Python object is refused. A DiffusionPrint training checkpoint
+Files are read by the project's one weights-only reader
+(:func:`dp_plugin.utils.checkpoint_reader.read_weights`); a pickle that needs any other
+Python object is refused. A DiffusionPrint training checkpoint
 records its training options in ``args``: one trained with an input filter loads only
 into a caller that applies the same filter (:func:`authors_input_filter`). Any problem raises one
 :class:`CheckpointFormatError` naming the file, the formats expected and what was found.
 """
 import os
-import pickle
 import re
-import struct
 from collections import OrderedDict
 from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 import torch
 from mmengine.logging import print_log
 
+from dp_plugin.utils.checkpoint_reader import (CheckpointFormatError, looks_like_safetensors,
+                                               read_weights)
 from .export_format import (FORMAT_NAME, METADATA_KEY, ExportMetadataError,
                             read_export_metadata, save_modality_export)
 
 __all__ = ['CheckpointFormatError', 'load_dncnn_state_dict', 'read_export_metadata',
            'save_modality_export', 'export_metadata_or_none', 'EXPECTED_FORMATS',
-           'authors_input_filter', 'authors_input_filter_of']
+           'authors_input_filter', 'authors_input_filter_of', 'infer_dncnn_arch']
 
 EXPECTED_FORMATS = (
     f'dp_plugin export (.safetensors with "{METADATA_KEY}" metadata)',
@@ -72,15 +73,9 @@ _KNOWN = {
 }
 
 
-class CheckpointFormatError(ValueError):
-    """A checkpoint that holds no loadable DnCNN for the requested architecture."""
-
-    def __init__(self, filename: str, found: str) -> None:
-        expected = '\n  - '.join(EXPECTED_FORMATS)
-        super().__init__(f'{filename}: cannot load DnCNN weights: {found}\n'
-                         f'Expected one of:\n  - {expected}')
-        self.filename = filename
-        self.found = found
+def _error(filename: str, found: str) -> CheckpointFormatError:
+    """A :class:`CheckpointFormatError` listing :data:`EXPECTED_FORMATS`."""
+    return CheckpointFormatError(filename, found, EXPECTED_FORMATS, 'DnCNN weights')
 
 
 class _Candidate(NamedTuple):
@@ -110,16 +105,21 @@ def _format_arch(arch: dict) -> str:
             'width={width})'.format(**arch))
 
 
-def _infer_arch(state_dict: Mapping[str, torch.Tensor]) -> Optional[dict]:
-    """Architecture of a plain-key DnCNN state_dict, or None if it is not one."""
+def infer_dncnn_arch(state_dict: Mapping[str, torch.Tensor]) -> Optional[dict]:
+    """``DnCNN`` kwargs (in/out channels, depth, width) of a plain-key DnCNN state_dict.
+
+    The project's one architecture inference (the modality loader and the export use it).
+    Convolutions sit at ``0, 2, 5, 8, ...`` (conv, then conv-BN-ReLU triples); None when
+    ``state_dict`` is not such a DnCNN.
+    """
     convs = sorted(int(k.split('.')[0]) for k, v in state_dict.items()
-                   if k.endswith('.weight') and v.dim() == 4)
+                   if k.endswith('.weight') and v.dim() == 4 and k.split('.')[0].isdigit())
     depth = len(convs)
     if depth < 2 or convs != [0] + [2 + 3 * i for i in range(depth - 1)]:
         return None
     first, last = state_dict['0.weight'], state_dict[f'{convs[-1]}.weight']
-    return dict(in_channels=first.shape[1], out_channels=last.shape[0], depth=depth,
-                width=first.shape[0])
+    return dict(in_channels=int(first.shape[1]), out_channels=int(last.shape[0]), depth=depth,
+                width=int(first.shape[0]))
 
 
 def _is_tensor_dict(obj) -> bool:
@@ -142,7 +142,7 @@ def _candidates(obj: Mapping) -> Tuple[List[_Candidate], List[_Candidate]]:
                 if m and isinstance(value, torch.Tensor):
                     groups.setdefault(m['prefix'], {})[f"{m['index']}.{m['name']}"] = value
             for prefix, group in groups.items():
-                arch = _infer_arch(group)
+                arch = infer_dncnn_arch(group)
                 if arch is not None:
                     found.append(_Candidate(cname, prefix, group, arch))
         return found
@@ -150,49 +150,10 @@ def _candidates(obj: Mapping) -> Tuple[List[_Candidate], List[_Candidate]]:
     return scan(containers), scan(fallback)
 
 
-def _looks_like_safetensors(filename: str) -> bool:
-    with open(filename, 'rb') as f:
-        head = f.read(9)
-    if len(head) < 9:
-        return False
-    (header_len,) = struct.unpack('<Q', head[:8])
-    return head[8:9] == b'{' and 0 < header_len <= os.path.getsize(filename) - 8
-
-
-def _short_reason(exc: Exception) -> str:
-    text = str(exc)
-    for marker in ('WeightsUnpickler error:', 'Unsupported global:', 'Trying to'):
-        if marker in text:
-            text = text[text.index(marker):]
-            break
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return first[:300]
-
-
 def _read(filename: str) -> Tuple[Mapping, Optional[dict]]:
-    """Load ``filename`` safely; returns (object, dp_plugin export metadata or None)."""
-    if not os.path.isfile(filename):
-        raise FileNotFoundError(f'{filename}: checkpoint file not found')
-    if _looks_like_safetensors(filename):
-        from safetensors.torch import load_file
-        try:
-            tensors = load_file(filename, device='cpu')
-            meta = export_metadata_or_none(filename)
-        except Exception as exc:  # noqa: BLE001  (safetensors raises several types)
-            raise CheckpointFormatError(
-                filename, f'an unreadable safetensors file ({_short_reason(exc)})') from exc
-        return tensors, meta
-    try:
-        obj = torch.load(filename, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise CheckpointFormatError(
-            filename, 'refused to unpickle it: it holds Python objects other than weights '
-            f'({_short_reason(exc)}); only weights are loaded (weights_only=True)') from exc
-    except Exception as exc:  # noqa: BLE001  (corrupt zip / truncated pickle / garbage)
-        raise CheckpointFormatError(
-            filename, 'not a readable PyTorch or safetensors file '
-            f'({type(exc).__name__}: {_short_reason(exc)})') from exc
-    return obj, None
+    """:func:`read_weights` of ``filename``; returns (object, dp_plugin export metadata or None)."""
+    obj, tensors_meta = read_weights(filename, EXPECTED_FORMATS, 'DnCNN weights')
+    return obj, (export_metadata_or_none(filename) if tensors_meta is not None else None)
 
 
 def export_metadata_or_none(filename: str) -> Optional[dict]:
@@ -201,7 +162,7 @@ def export_metadata_or_none(filename: str) -> Optional[dict]:
     An export whose metadata contradicts its tensors raises :class:`ExportMetadataError`.
     """
     if not (isinstance(filename, (str, os.PathLike)) and os.path.isfile(filename)
-            and _looks_like_safetensors(filename)):
+            and looks_like_safetensors(filename)):
         return None
     try:
         return read_export_metadata(filename)
@@ -250,7 +211,7 @@ def authors_input_filter(obj: Mapping, filename: str) -> Optional[dict]:
     args = obj.get('args')
     args = args if isinstance(args, Mapping) else {}
     if args.get('anchor_bandpass') or 'bp_low_kernel' in sd:
-        raise CheckpointFormatError(
+        raise _error(
             filename, "trained with args['anchor_bandpass']=True (a band-pass on the "
             'anchors only, positives unfiltered): no input filter reproduces that '
             'training, so it is not loaded')
@@ -259,7 +220,7 @@ def authors_input_filter(obj: Mapping, filename: str) -> Optional[dict]:
     except (TypeError, ValueError):
         prob = 1.0
     if prob > 0 or 'laplacian_kernel' in sd:
-        raise CheckpointFormatError(
+        raise _error(
             filename, f"trained with args['highpass_prob']={args.get('highpass_prob')!r} "
             '(a Laplacian high-pass on a random fraction of the batches): no single input '
             'filter reproduces that training, so it is not loaded')
@@ -271,7 +232,7 @@ def authors_input_filter(obj: Mapping, filename: str) -> Optional[dict]:
         want = GaussianHighPass(sigma).kernel[0, 0]
         got = sd['hp_kernel'][0, 0].float()
         if got.shape != want.shape or not torch.allclose(got, want, atol=1e-6):
-            raise CheckpointFormatError(
+            raise _error(
                 filename, f"model_state_dict['hp_kernel'] ({tuple(got.shape)}) is not the "
                 f"Gaussian of args['input_highpass_sigma']={sigma}; not loaded")
     return dict(type='gaussian', sigma=sigma)
@@ -317,38 +278,38 @@ def load_dncnn_state_dict(filename: str, dncnn: torch.nn.Module,
         recorded = meta.get('architecture') or {}
         arch = {k: recorded.get(k, v) for k, v in expected.items()}  # tensors check the rest
         if arch != expected:
-            raise CheckpointFormatError(
+            raise _error(
                 filename, f'a dp_plugin export of {_format_arch(arch)}, but the modality '
                 f'is {_format_arch(expected)}{_hint(arch, expected)}')
     if not isinstance(obj, Mapping):
-        raise CheckpointFormatError(filename, _summarise(obj))
+        raise _error(filename, _summarise(obj))
     primary, fallback = _candidates(obj)
     candidates = primary or fallback
     if prefix is not None:
         candidates = [c for c in candidates if c.prefix == prefix]
         if not candidates:
-            raise CheckpointFormatError(filename, f'no DnCNN under prefix {prefix!r}; found: '
+            raise _error(filename, f'no DnCNN under prefix {prefix!r}; found: '
                                         f'{[c.where for c in primary + fallback] or "none"}')
     if not candidates:
-        raise CheckpointFormatError(filename, _summarise(obj))
+        raise _error(filename, _summarise(obj))
     matching = [c for c in candidates if c.arch == expected]
     if not matching:
         found = '; '.join(f'{_format_arch(c.arch)} under {c.where}' for c in candidates)
-        raise CheckpointFormatError(
+        raise _error(
             filename, f'found {found}, but the modality is {_format_arch(expected)}'
             f'{_hint(candidates[0].arch, expected)}')
     queries = [c for c in matching if not _KEY_ENCODER.search(c.prefix)]
     matching = queries or matching
     if len(matching) > 1:
         where = ', '.join(f'{c.prefix!r} ({c.container})' for c in matching)
-        raise CheckpointFormatError(
+        raise _error(
             filename, f'several DnCNNs ({where}); pass prefix=... to choose one')
     chosen = matching[0]
     if chosen.container == 'model_state_dict' and _is_authors_checkpoint(obj):
         trained = authors_input_filter(obj, filename)
         if not _same_filter(trained, input_filter):
             args = obj.get('args') if isinstance(obj.get('args'), Mapping) else {}
-            raise CheckpointFormatError(
+            raise _error(
                 filename, f'a DiffusionPrint training checkpoint trained with input filter '
                 f"{trained!r} (args['input_highpass']={args.get('input_highpass')!r}), but "
                 f'the caller applies {input_filter!r}; build the modality with '
@@ -358,11 +319,11 @@ def load_dncnn_state_dict(filename: str, dncnn: torch.nn.Module,
     missing = [k for k in wanted if k not in chosen.state_dict
                and not k.endswith('num_batches_tracked')]
     if missing:
-        raise CheckpointFormatError(
+        raise _error(
             filename, f'an incomplete DnCNN under {chosen.where}: missing {missing[:6]}')
     for key, value in chosen.state_dict.items():
         if key in wanted and value.shape != wanted[key].shape:
-            raise CheckpointFormatError(
+            raise _error(
                 filename, f'{chosen.where}: {key} has shape {tuple(value.shape)}, '
                 f'expected {tuple(wanted[key].shape)}')
     fmt = FORMAT_NAME if meta is not None else chosen.description

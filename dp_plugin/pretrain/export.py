@@ -1,44 +1,26 @@
 """Export the trained DnCNN of a pretraining checkpoint in the project's format."""
 import datetime
 import os
-import pickle
 from typing import Dict, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config
 
+from dp_plugin.modalities.checkpoint_formats import infer_dncnn_arch
 from dp_plugin.modalities.export_format import save_modality_export
+from dp_plugin.utils.checkpoint_reader import read_weights
 
 PREFIXES = {'online': 'online.encoder.', 'momentum': 'momentum_encoder.module.encoder.'}
+RUNNER_FORMAT = ("a DiffusionPrintPretrainer runner checkpoint {'state_dict': online.encoder.*} "
+                 'or a format of dp_plugin.modalities.checkpoint_formats.EXPECTED_FORMATS')
 
 
 def dncnn_architecture(state_dict: Dict[str, torch.Tensor]) -> dict:
-    """``DnCNN`` kwargs read off a plain-key state_dict (convs at 0, 2, 5, ...)."""
-    convs = sorted((int(k.split('.')[0]) for k, v in state_dict.items()
-                    if k.endswith('.weight') and v.dim() == 4))
-    if not convs:
-        raise ValueError('no convolution weights in the state_dict')
-    first, last = state_dict[f'{convs[0]}.weight'], state_dict[f'{convs[-1]}.weight']
-    return dict(type='DnCNN', in_channels=int(first.shape[1]),
-                out_channels=int(last.shape[0]), depth=len(convs), width=int(first.shape[0]))
-
-
-def _load_weights_only(path: str):
-    """``torch.load(weights_only=True)``; a refused pickle or corrupt file is a ValueError."""
-    try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        code = next((ln for ln in lines if 'GLOBAL' in ln), None)
-        if code is not None:
-            raise ValueError(f'{path}: refused to unpickle it: it holds Python objects other '
-                             f'than weights ({code}); only weights are loaded '
-                             '(weights_only=True)') from None
-        # torch wraps the reason in boilerplate lines ("Weights only load failed...")
-        reason = next((ln for ln in lines if not ln.startswith(
-            ('Weights only', 'Please file', 'Check the'))), type(exc).__name__)
-        raise ValueError(f'{path}: not a readable PyTorch checkpoint '
-                         f'({reason.split(". ")[0]})') from None
+    """``DnCNN`` config (``type`` + :func:`infer_dncnn_arch`) of a plain-key state_dict."""
+    arch = infer_dncnn_arch(state_dict)
+    if arch is None:
+        raise ValueError('not a DnCNN state_dict (convolutions expected at 0, 2, 5, ...)')
+    return dict(type='DnCNN', **arch)
 
 
 def encoder_from_checkpoint(path: str, which: str = 'online'
@@ -54,13 +36,8 @@ def encoder_from_checkpoint(path: str, which: str = 'online'
     """
     if which not in PREFIXES:
         raise ValueError(f'which must be one of {sorted(PREFIXES)}, got {which!r}')
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'checkpoint not found: {path}')
-    if path.endswith('.safetensors'):
-        obj = None
-    else:
-        obj = _load_weights_only(path)
-    state = obj.get('state_dict') if isinstance(obj, dict) else None
+    obj, tensors_meta = read_weights(path, RUNNER_FORMAT, 'a DnCNN to export')
+    state = obj.get('state_dict') if isinstance(obj, dict) and tensors_meta is None else None
     prefix = PREFIXES[which]
     if state is not None and any(k.startswith(prefix) for k in state):
         enc = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}

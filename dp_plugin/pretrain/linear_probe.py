@@ -4,11 +4,11 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 import torch.nn as nn
-from safetensors.torch import load_file
 
 from dp_plugin.modalities.dncnn import DnCNN
 from dp_plugin.modalities.export_format import read_export_metadata
 from dp_plugin.modalities.high_pass import build_high_pass
+from dp_plugin.utils.checkpoint_reader import read_weights
 from .patch_index import PatchIndex
 
 
@@ -21,7 +21,7 @@ def load_frozen_encoder(path: str, random_init: bool = False, seed: int = 0) -> 
     if path.endswith('.safetensors'):
         meta = read_export_metadata(path)
         arch = {k: v for k, v in meta['architecture'].items() if k != 'type'}
-        state = load_file(path)
+        state = read_weights(path, 'a dp_plugin export (.safetensors)', 'a DnCNN export')[0]
         highpass = meta.get('input_highpass')
     else:
         from .export import dncnn_architecture, encoder_from_checkpoint

@@ -15,7 +15,8 @@ docs/mmfusion.md). ``--reverse`` writes a dp_plugin MMFusion checkpoint in upstr
 layout (``state_dict`` + ``extractor_state_dict``, upstream modality order).
 
 The output is written atomically (temporary file + rename). Inputs are read with
-``torch.load(weights_only=True)``: only tensors and plain containers are accepted.
+:func:`dp_plugin.utils.checkpoint_reader.read_weights` (weights-only): only tensors and
+plain containers are accepted.
 """
 import argparse
 import os
@@ -33,9 +34,19 @@ _PHASE_FIELDS = {'val_f1_best': 'localization', 'val_f1_fixed': 'localization',
                  'val_auc': 'detection', 'val_baCC': 'detection'}
 
 
-def _load(path: str) -> dict:
+def _read(path: str):
+    """The checkpoint at ``path``; exits with one line when it cannot be read safely."""
     from dp_plugin.models.converters.checkpoint_io import load_weights_only
-    obj = load_weights_only(path)
+    from dp_plugin.utils.checkpoint_reader import CheckpointFormatError
+    try:
+        return load_weights_only(path)
+    except (CheckpointFormatError, FileNotFoundError) as exc:
+        sys.exit(f'error: {exc}')
+
+
+def _load(path: str) -> dict:
+    """The upstream MMFusion checkpoint at ``path`` (exits when it is not one)."""
+    obj = _read(path)
     if not isinstance(obj, dict) or not isinstance(obj.get('state_dict'), dict) or \
             not isinstance(obj.get('extractor_state_dict'), dict):
         found = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
@@ -75,9 +86,9 @@ def convert(src: str, dst: str, order=None) -> dict:
 
 def reverse(src: str, dst: str) -> int:
     """Write the dp_plugin MMFusion checkpoint ``src`` in upstream's layout; returns #tensors."""
-    from dp_plugin.models.converters.checkpoint_io import load_weights_only, save_checkpoint_atomic
+    from dp_plugin.models.converters.checkpoint_io import save_checkpoint_atomic
     from dp_plugin.models.converters.mmfusion_checkpoint import native_to_upstream
-    obj = load_weights_only(src)
+    obj = _read(src)
     state = obj.get('state_dict') if isinstance(obj, dict) else None
     if not isinstance(state, dict):
         sys.exit(f'error: {src}: expected a dp_plugin checkpoint with "state_dict"')

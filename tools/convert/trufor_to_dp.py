@@ -15,7 +15,8 @@ dp_plugin -> upstream (e.g. to run a model trained here with upstream ``test.py`
     python tools/convert/trufor_to_dp.py --reverse work_dirs/x/iter_4000.pth trufor_dp.pth.tar
 
 The output is written atomically (temporary file + rename). Inputs are read with
-``torch.load(weights_only=True)``: only tensors and plain containers are accepted.
+:func:`dp_plugin.utils.checkpoint_reader.read_weights` (weights-only): only tensors and
+plain containers are accepted.
 """
 import argparse
 import os
@@ -31,9 +32,10 @@ def convert(src: str, dst: str, reverse: bool = False) -> int:
     from dp_plugin.models.converters.checkpoint_io import load_weights_only, save_checkpoint_atomic
     from dp_plugin.models.converters.trufor_checkpoint import (native_to_upstream, split_checkpoint,
                                                           upstream_to_native)
+    from dp_plugin.utils.checkpoint_reader import CheckpointFormatError
     try:
         state_dict, rest = split_checkpoint(load_weights_only(
-            src, ' Re-save it with only "state_dict" (tensors) in it.'))
+            src, "a TruFor checkpoint {'state_dict': tensors} (re-save it with only that)"))
         if reverse:
             out = native_to_upstream(state_dict)
             obj = {'epoch': int(rest.get('meta', {}).get('epoch', 0) or 0), 'state_dict': out}
@@ -44,6 +46,8 @@ def convert(src: str, dst: str, reverse: bool = False) -> int:
                             'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),
                             'epoch': rest.get('epoch'), 'config': EXACT_CONFIG},
                    'state_dict': out}
+    except (CheckpointFormatError, FileNotFoundError) as exc:
+        sys.exit(f'error: {exc}')
     except (KeyError, ValueError) as exc:
         sys.exit(f'error: {src}: {exc}')
     save_checkpoint_atomic(obj, dst)

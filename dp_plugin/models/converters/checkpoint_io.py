@@ -1,21 +1,22 @@
 """Safe reading and atomic writing of ``.pth`` checkpoints for the converters."""
 import io
-import os
-import sys
 
 import torch
 
 from dp_plugin.utils import atomic_write_bytes
+from dp_plugin.utils.checkpoint_reader import read_weights
+
+#: The default ``expected`` of :func:`load_weights_only`.
+CONVERTER_FORMAT = 'a torch.save checkpoint of tensors and plain containers (weights_only=True)'
 
 
-def load_weights_only(path: str, hint: str = ''):
-    """``torch.load(path, weights_only=True)``; exits with a message naming ``path`` on failure."""
-    if not os.path.isfile(path):
-        sys.exit(f'error: {path}: no such file')
-    try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - report any unpickling refusal clearly
-        sys.exit(f'error: {path}: cannot be read as a weights-only checkpoint ({exc}).{hint}')
+def load_weights_only(path: str, expected: str = CONVERTER_FORMAT):
+    """:func:`~dp_plugin.utils.checkpoint_reader.read_weights` of a checkpoint to convert.
+
+    Raises ``FileNotFoundError`` or :class:`CheckpointFormatError` (one line naming
+    ``path``, ``expected`` and what was found); the converter CLIs print it and exit.
+    """
+    return read_weights(path, expected, 'a checkpoint to convert')[0]
 
 
 def save_checkpoint_atomic(obj, path: str) -> None:

@@ -6,13 +6,17 @@ from :class:`mmseg.models.backbones.MixVisionTransformer` (``layers.0.0.projecti
 ``layers.0.1.0.attn.attn.in_proj_weight``, ...). These functions translate one layout
 into the other for one stream; ``prefix`` selects the stream (``''`` or ``'extra_'``).
 """
-import os
 import re
 from typing import Dict
 
 import torch
 
+from dp_plugin.utils.checkpoint_reader import CheckpointFormatError, read_weights
+
 Tensor = torch.Tensor
+#: What :func:`load_mit_checkpoint` accepts (for its error messages).
+MIT_FORMAT = ('MiT weights in SegFormer ("patch_embed1.proj.weight") or mmseg '
+              '("layers.0.0.projection.weight") layout, .pth or .safetensors')
 
 # SegFormer name inside a block -> mmseg name inside a TransformerEncoderLayer.
 _BLOCK_RENAMES = {
@@ -136,23 +140,18 @@ def load_mit_checkpoint(filename: str) -> Dict[str, torch.Tensor]:
     mmseg MiT (``layers.0.0.projection.weight``), either one wrapped in ``state_dict`` /
     ``model`` or under a ``backbone.`` prefix, and ``.safetensors`` files.
     """
-    if not os.path.isfile(filename):
-        raise FileNotFoundError(f'MiT weights not found: {filename}')
-    if filename.endswith('.safetensors'):
-        from safetensors.torch import load_file
-        state = load_file(filename)
-    else:
-        state = torch.load(filename, map_location='cpu', weights_only=True)
+    state, _ = read_weights(filename, MIT_FORMAT, 'MiT weights')
     for wrapper in ('state_dict', 'model'):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
     if not isinstance(state, dict):
-        raise ValueError(f'{filename}: expected a state_dict, got {type(state).__name__}')
+        raise CheckpointFormatError(filename, f'a {type(state).__name__}, not a state_dict',
+                                    MIT_FORMAT, 'MiT weights')
     if any(k.startswith('backbone.') for k in state):
         state = {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
     if is_segformer_layout(state):
         return segformer_to_mmseg(state)
     if is_mmseg_layout(state):
         return {k: v for k, v in state.items() if k.startswith('layers.')}
-    raise ValueError(f'{filename}: not a MiT checkpoint (expected "patch_embed1.proj.weight" '
-                     'or "layers.0.0.projection.weight")')
+    raise CheckpointFormatError(filename, 'not a MiT checkpoint (neither layout found)',
+                                MIT_FORMAT, 'MiT weights')
