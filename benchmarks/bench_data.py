@@ -3,13 +3,15 @@
 Writes a synthetic patch set in the authors' CSV + uint8 memmap format (groups of
 ``1 + positives`` mutual positives, as real patches with their K reconstructions, plus
 hard-negative pool patches), then reads it the way training does: a shuffled
-``DataLoader`` with ``--workers`` worker processes and ``default_collate`` (the config's
-``collate_fn``). Each anchor delivers ``1 + positives`` views and one pool patch.
+``DataLoader`` with ``--workers`` worker processes and ``patch_pair_collate`` (the
+config's ``collate_fn``; ``--collate patch default`` adds ``default_collate`` side by side).
+Each anchor delivers ``1 + positives`` views and one pool patch.
 
 Prints anchors/s (best and median over ``--rounds`` timed passes after a warm-up), the
-bytes/s that means, the load average, and checks that every batch is uint8. A
-single-process pass (``--workers 0``) also reports anchors per CPU-second, which is
-what the workers can deliver per core on an idle machine.
+bytes/s that means, the load average, and checks that every batch is uint8. Each pass
+also reports anchors per CPU-second (main process plus workers, from /proc): on a
+shared machine wall time depends on the load, CPU time much less, and
+``anchors per CPU-second x workers`` is what the workers deliver on free cores.
 
     python benchmarks/bench_data.py                       # 2 workers, batch 256, 64 px
     python benchmarks/bench_data.py --workers 2 --anchors 40000 --batch 512
@@ -26,10 +28,11 @@ import time
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
+from dp_plugin.pretrain.patch_batch import patch_pair_collate  # noqa: E402
 from dp_plugin.pretrain.patch_builder import CSV_COLUMNS  # noqa: E402
 from dp_plugin.pretrain.patch_pair_dataset import PatchPairDataset  # noqa: E402
 
@@ -67,19 +70,27 @@ def write_patch_set(root: str, groups: int, positives: int, pool: int, size: int
     return rows
 
 
-def timed_pass(loader: DataLoader, batches: int) -> tuple:
-    """(anchors, wall s, CPU s of this process) over ``batches`` batches; checks dtypes."""
-    it = iter(loader)
+def worker_cpu(it) -> float:
+    """CPU seconds used so far by the worker processes of a DataLoader iterator."""
+    total = 0.0
+    for w in getattr(it, '_workers', []):
+        with open(f'/proc/{w.pid}/stat') as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+    return total
+
+
+def timed_pass(it, batches: int) -> tuple:
+    """(anchors, wall s, CPU s of this process and the workers) over the next ``batches``
+    batches of the DataLoader iterator ``it``; checks dtypes."""
     n = 0
-    c0, t0 = time.process_time(), time.perf_counter()
+    c0, t0, w0 = time.process_time(), time.perf_counter(), worker_cpu(it)
     for _ in range(batches):
-        try:
-            batch = next(it)
-        except StopIteration:
-            break
+        batch = next(it)
         assert batch['views'].dtype == torch.uint8 and batch['neg'].dtype == torch.uint8
         n += batch['views'].shape[0]
-    return n, time.perf_counter() - t0, time.process_time() - c0
+    wall = time.perf_counter() - t0
+    return n, wall, time.process_time() - c0 + worker_cpu(it) - w0
 
 
 def main() -> None:
@@ -90,10 +101,12 @@ def main() -> None:
     parser.add_argument('--size', type=int, default=64, help='patch size')
     parser.add_argument('--batch', type=int, default=256)
     parser.add_argument('--workers', type=int, default=2)
-    parser.add_argument('--batches', type=int, default=40, help='batches per timed pass')
+    parser.add_argument('--batches', type=int, default=20, help='batches per timed pass')
     parser.add_argument('--rounds', type=int, default=3, help='timed passes')
     parser.add_argument('--target', type=float, default=20000, help='anchors/s to reach')
     parser.add_argument('--root', help='existing folder for the synthetic set (kept)')
+    parser.add_argument('--collate', choices=('patch', 'default'), nargs='+',
+                        default=['patch'], help='collate functions to compare')
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -113,34 +126,41 @@ def main() -> None:
           f'{per} views + 1 pool patch of {args.size}^2 uint8 per anchor '
           f'({item_bytes / 1024:.0f} KiB), batch {args.batch}, torch {torch.__version__}')
 
-    def loader(workers: int) -> DataLoader:
+    collates = dict(patch=patch_pair_collate, default=default_collate)
+
+    def loader(workers: int, collate: str) -> DataLoader:
         return DataLoader(dataset, batch_size=args.batch, shuffle=True, num_workers=workers,
-                          persistent_workers=workers > 0, drop_last=True,
+                          drop_last=True,
+                          collate_fn=collates[collate],
                           prefetch_factor=4 if workers else None)
 
-    batches = min(args.batches, len(dataset) // args.batch)
+    warmup = 2 * max(args.workers, 1)
+    batches = min(args.batches, (len(dataset) // args.batch - warmup) // args.rounds)
     results = {}
-    for workers in sorted({0, args.workers}):
-        dl = loader(workers)
-        timed_pass(dl, min(4, batches))  # warm-up: workers start, page cache filled
-        rates, cpu_rates = [], []
-        for _ in range(args.rounds):
-            n, wall, cpu = timed_pass(dl, batches)
-            rates.append(n / wall)
-            cpu_rates.append(n / cpu if cpu > 0 else float('nan'))
-        results[workers] = rates
-        load = os.getloadavg()[0]
-        line = (f'workers {workers}: {max(rates):8.0f} anchors/s best, '
-                f'{statistics.median(rates):8.0f} median '
-                f'({max(rates) * item_bytes / 2 ** 20:.0f} MiB/s), load {load:.2f}')
-        if workers == 0:
-            line += f'; {statistics.median(cpu_rates):.0f} anchors per CPU-second'
-        print(line)
-        del dl
-    best = max(results[args.workers])
+    for collate in args.collate:
+        for workers in sorted({0, args.workers}):
+            # one epoch: warm-up (workers start, page cache filled, prefetch queue full),
+            # then the timed passes back to back, so no prefetched batch is thrown away
+            it = iter(loader(workers, collate))
+            timed_pass(it, warmup)
+            rates, cpu_rates = [], []
+            for _ in range(args.rounds):
+                n, wall, cpu = timed_pass(it, batches)
+                rates.append(n / wall)
+                cpu_rates.append(n / cpu if cpu > 0 else float('nan'))
+            results[collate, workers] = rates
+            load = os.getloadavg()[0]
+            cpu_rate = statistics.median(cpu_rates)
+            print(f'{collate}_collate, workers {workers}: {max(rates):8.0f} anchors/s best, '
+                  f'{statistics.median(rates):8.0f} median '
+                  f'({max(rates) * item_bytes / 2 ** 20:.0f} MiB/s), load {load:.2f}; '
+                  f'{cpu_rate:.0f} anchors per CPU-second (x {max(workers, 1)} cores = '
+                  f'{cpu_rate * max(workers, 1):.0f})')
+            del it
+    best = max(results[args.collate[0], args.workers])
     verdict = 'OK' if best >= args.target else 'BELOW TARGET'
-    print(f'{args.workers} workers: {best:.0f} anchors/s (target >= {args.target:.0f}): '
-          f'{verdict}; batches are uint8')
+    print(f'{args.collate[0]}_collate, {args.workers} workers: {best:.0f} anchors/s '
+          f'(target >= {args.target:.0f}): {verdict}; batches are uint8')
     if tmp is not None:
         tmp.cleanup()
 

@@ -1,11 +1,12 @@
 """Dataset of anchor patches with their positives and a hard-negative pool patch."""
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from dp_plugin.registry import DATASETS
+from .patch_batch import PatchBatch
 from .patch_index import load_patch_index
 
 
@@ -108,48 +109,61 @@ class PatchPairDataset(Dataset):
                        neg_valid=torch.tensor(0))
         return out
 
-    def __getitems__(self, indices: Sequence[int]) -> List[Dict[str, torch.Tensor]]:
-        """``[self[i] for i in indices]``, read as one batch (the DataLoader's batched fetch).
+    def __getitems__(self, indices: Sequence[int]) -> PatchBatch:
+        """``[self[i] for i in indices]`` as a :class:`PatchBatch` (the DataLoader's fetch).
 
-        Every distinct memmap row of the batch (views and pool patches) is read with one
-        sorted fancy index and transposed to ``(3, P, P)`` once; labels are vectorised.
-        The items are views of the batch tensors (``default_collate`` stacks them).
+        The batch is built in its final order with one copy: the memmap rows of every
+        (item, view) slot and pool patch are gathered straight into one uint8 tensor (in
+        shared memory inside a DataLoader worker, so sending it to the main process copies
+        nothing); labels are vectorised. ``views``/``neg`` have their documented shapes
+        but channels-last strides (equal values; call ``.contiguous()`` for NCHW memory).
+        ``patch_pair_collate`` hands that batch on as is; ``default_collate`` still works
+        on the items (views of the batch tensors).
         """
         idx, P, V = self.index, self.index.patch_size, 1 + self.max_positives
         ids = np.asarray(indices, dtype=np.int64)
+        n = ids.size
         rows = self.anchors[ids]
         start = idx.pos_ptr[rows]
         num_pos = np.minimum(idx.pos_ptr[rows + 1] - start, self.max_positives)
-        # memmap row of every (item, view) slot; -1: zero padding
-        slots = np.full((ids.size, V), -1, dtype=np.int64)
+        # memmap row of every (item, view) slot, then every pool patch; -1: zero padding
+        wanted = np.full(n * (V + 1), -1, dtype=np.int64)
+        slots = wanted[:n * V].reshape(n, V)
         slots[:, 0] = idx.master_index[rows]
         real = np.arange(self.max_positives)[None, :] < num_pos[:, None]
         slots[:, 1:][real] = idx.pos_rows[(start[:, None] + np.arange(self.max_positives))[real]]
         if self.pool.size:
             prow = self.pool[self.pool_perm[ids % self.pool.size]]
-            neg_slots = idx.master_index[prow]
+            wanted[n * V:] = idx.master_index[prow]
             neg_cat, neg_gen = idx.category[prow].astype(np.int64), self.gen_label[prow]
         else:
-            neg_slots = np.full(ids.size, -1, dtype=np.int64)
-            neg_cat = neg_gen = np.full(ids.size, -1, dtype=np.int64)
-        wanted = np.concatenate([slots.ravel(), neg_slots])
-        uniq, where = np.unique(wanted, return_inverse=True)
+            neg_cat = neg_gen = np.full(n, -1, dtype=np.int64)
         if self._memmap is None:
             self._memmap = self.index.open_memmap()
-        # one sorted read of the distinct rows, transposed to (3, P, P) once each (numpy's
-        # transposing copy is ~3x torch's for uint8); buf's last row stays zero (padding)
-        real_rows = uniq[uniq >= 0]
-        buf = np.empty((real_rows.size + 1, 3, P, P), dtype=np.uint8)
-        buf[-1] = 0
-        buf[:-1] = self._memmap[real_rows].transpose(0, 3, 1, 2)
-        pick = np.where(wanted < 0, real_rows.size, where - (uniq.size - real_rows.size))
-        patches = torch.index_select(torch.from_numpy(buf), 0, torch.from_numpy(pick))
-        views = patches[:slots.size].view(ids.size, V, 3, P, P)
-        neg = patches[slots.size:]
-        cols = dict(views=views.unbind(0), num_pos=torch.from_numpy(num_pos).unbind(0),
-                    category=torch.from_numpy(idx.category[rows].astype(np.int64)).unbind(0),
-                    gen_label=torch.from_numpy(self.gen_label[rows]).unbind(0),
-                    neg=neg.unbind(0), neg_category=torch.from_numpy(neg_cat).unbind(0),
-                    neg_gen_label=torch.from_numpy(neg_gen).unbind(0),
-                    neg_valid=torch.full((ids.size, ), int(self.pool.size > 0)).unbind(0))
-        return [dict(zip(cols, values)) for values in zip(*cols.values())]
+        pad = wanted < 0
+        # rows copied straight from the memmap into the batch, kept (P, P, 3) in memory:
+        # the (3, P, P) tensors are permuted views (channels-last strides, which the
+        # device copy keeps and conv layers take as is), so the host transposes nothing
+        out = _new_uint8((wanted.size, P, P, 3))
+        out_np = out.numpy()
+        # mode='clip': numpy buffers a take with out= in the default mode (one more copy)
+        np.take(self._memmap, np.where(pad, 0, wanted), axis=0, out=out_np, mode='clip')
+        if pad.any():
+            out_np[pad] = 0
+        return PatchBatch(dict(
+            views=out[:n * V].view(n, V, P, P, 3).permute(0, 1, 4, 2, 3),
+            num_pos=torch.from_numpy(num_pos),
+            category=torch.from_numpy(idx.category[rows].astype(np.int64)),
+            gen_label=torch.from_numpy(self.gen_label[rows]),
+            neg=out[n * V:].permute(0, 3, 1, 2),
+            neg_category=torch.from_numpy(neg_cat), neg_gen_label=torch.from_numpy(neg_gen),
+            neg_valid=torch.full((n, ), int(self.pool.size > 0))))
+
+
+def _new_uint8(shape: Tuple[int, ...]) -> torch.Tensor:
+    """Empty uint8 tensor; in shared memory inside a DataLoader worker (as ``default_collate``)."""
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=torch.uint8)
+    elem = torch.empty(0, dtype=torch.uint8)
+    storage = elem._typed_storage()._new_shared(int(np.prod(shape)), device=elem.device)
+    return elem.new(storage).view(shape)

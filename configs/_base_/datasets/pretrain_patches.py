@@ -8,6 +8,6 @@ train_dataloader = dict(
     num_workers=8,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
+    collate_fn=dict(type='patch_pair_collate'),  # batches built by the dataset
     dataset=dict(type=dataset_type, data_root=data_root, generators=generators,
                  ann_file='patches.csv', data_file='patches.dat'))
