@@ -8,7 +8,6 @@
   :func:`spectra_figure` (mean amplitude spectra of a modality per generator).
 """
 import glob
-import io
 import json
 import math
 import os
@@ -25,6 +24,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 import numpy as np
 
 from dp_plugin.apis.image_io import atomic_write, read_image, read_mask
+from dp_plugin.utils.forgery_figure import forgery_grid
 
 
 class StepFailed(RuntimeError):
@@ -361,45 +361,29 @@ def step_table(results: Mapping[str, 'StepResult']) -> str:
 
 
 # ------------------------------------------------------------------ figures
-def _save_figure(fig, path: str) -> None:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format='png', bbox_inches='tight', dpi=100)
-    with atomic_write(path) as fh:
-        fh.write(buffer.getvalue())
-
-
 def qualitative_grid(rows: Sequence[dict], models: Sequence[str], path: str) -> None:
-    """Figure-4-style grid: one row per image, ``input | ground truth | model maps``.
+    """Figure-4-style grid: one row per image, ``input | ground truth | model maps``,
+    drawn by :func:`dp_plugin.utils.forgery_figure.forgery_grid` (``RdBu_r`` on [0, 1],
+    one colour bar).
 
     Args:
         rows: ``{'title', 'image', 'mask' (or None), 'maps': {model: .npz path}}``.
         models: Column order of the maps.
         path: Output PNG.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    cols = 2 + len(models)
-    fig = Figure(figsize=(2.2 * cols, 2.2 * len(rows) + 0.4))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(len(rows), cols, squeeze=False)
-    for r, row in enumerate(rows):
+    panels = []
+    for row in rows:
         rgb, _ = read_image(row['image'], min_size=0)
-        axes[r, 0].imshow(rgb)
-        axes[r, 0].set_ylabel(row.get('title', ''), fontsize=7)
-        if row.get('mask'):
-            axes[r, 1].imshow(read_mask(row['mask'], rgb.shape[:2]), cmap='gray', vmin=0,
-                              vmax=1)
-        for c, model in enumerate(models):
+        maps = {}
+        for model in models:
             npz = row['maps'].get(model)
             if npz and osp.isfile(npz):
                 with np.load(npz) as data:
-                    axes[r, 2 + c].imshow(data['map'], cmap='RdBu_r', vmin=0, vmax=1)
-        for c, title in enumerate(['input', 'ground truth', *models]):
-            axes[r, c].set_xticks([])
-            axes[r, c].set_yticks([])
-            if r == 0:
-                axes[r, c].set_title(title, fontsize=9)
-    _save_figure(fig, path)
+                    maps[model] = data['map']
+        gt = read_mask(row['mask'], rgb.shape[:2]) if row.get('mask') else None
+        panels.append(dict(title=row.get('title', ''), image=rgb, gt=gt, maps=maps))
+    with atomic_write(path) as fh:
+        fh.write(forgery_grid(panels, models))
 
 
 def latest_checkpoint(work_dir: str, pattern: str = 'epoch_*.pth') -> str:

@@ -114,9 +114,9 @@ def save_mask(path: str, prob: np.ndarray, threshold: float) -> None:
 
 def save_overlay(path: str, rgb: np.ndarray, output, threshold: float, title: str,
                  gt: Optional[np.ndarray] = None) -> None:
-    """The heat-map figure (:func:`.visualize.render_overlay`)."""
-    from .visualize import render_overlay
-    figure = render_overlay(rgb, output.map, threshold, output.conf, output.score,
+    """The heat-map figure (:func:`dp_plugin.utils.forgery_figure.forgery_figure`)."""
+    from dp_plugin.utils.forgery_figure import forgery_figure
+    figure = forgery_figure(rgb, output.map, threshold, output.conf, output.score,
                             title=display_name(title), gt=gt)
     with atomic_write(path) as fh:
         fh.write(figure)
