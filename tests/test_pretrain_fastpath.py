@@ -178,13 +178,14 @@ def test_paper_config_runs_the_fast_path():
     """The pretraining configs build channels_last models and the mixed-precision wrapper
     (bf16 where the device has it); ``channels_last=False`` / ``dtype='float32'`` turn
     it off."""
-    for name in ('diffusionprint_dncnn17_c64_bs512_q65536_k512_gen4.py',
-                 'diffusionprint_tiny_cpu.py',
-                 'diffusionprint_authors_script_dncnn17_c256_bs256_q65536_k64.py'):
+    for name, dtype in (('diffusionprint_dncnn17_c64_bs512_q65536_k512_gen4.py', 'auto'),
+                        ('diffusionprint_authors_script_dncnn17_c256_bs256_q65536_k64.py',
+                         'auto'),
+                        ('diffusionprint_tiny_cpu.py', 'float32')):
         cfg = Config.fromfile(os.path.join(ROOT, 'configs', 'pretrain', name))
         assert cfg.model.channels_last is True
         assert cfg.optim_wrapper.type == 'MixedPrecisionOptimWrapper'
-        assert cfg.optim_wrapper.dtype == 'auto'
+        assert cfg.optim_wrapper.dtype == dtype
         p = torch.nn.Parameter(torch.ones(2))
         ow = dict(cfg.optim_wrapper, optimizer=torch.optim.Adam([p]))
         assert isinstance(OPTIM_WRAPPERS.build(ow), MixedPrecisionOptimWrapper)
