@@ -15,3 +15,6 @@ train_dataloader = dict(
 train_cfg = dict(max_epochs=10)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 default_hooks = dict(logger=dict(interval=10))
+# fp32 (autocast off) for the tiny twin: bf16 is measured to help at DnCNN-17/64 only
+# (docs/pretraining.md, Speed), and this twin is the fp32 reference of the docs' numbers.
+optim_wrapper = dict(dtype='float32')

@@ -14,10 +14,10 @@ def random_flips(x: torch.Tensor, per_batch: bool = False) -> torch.Tensor:
     once for the whole batch (``per_batch``, what torchvision's flips do to a batch
     tensor in the authors' script)."""
     b = 1 if per_batch else x.shape[0]
-    hflip = torch.rand(b) < 0.5
-    vflip = torch.rand(b) < 0.5
-    x = torch.where(hflip.to(x.device)[:, None, None, None], x.flip(-1), x)
-    return torch.where(vflip.to(x.device)[:, None, None, None], x.flip(-2), x)
+    hflip = torch.rand(b, device=x.device) < 0.5  # drawn on the device: no host copy
+    vflip = torch.rand(b, device=x.device) < 0.5
+    x = torch.where(hflip[:, None, None, None], x.flip(-1), x)
+    return torch.where(vflip[:, None, None, None], x.flip(-2), x)
 
 
 def _jpeg_round_trip(img: torch.Tensor, quality: int) -> torch.Tensor:

@@ -100,6 +100,15 @@ class DiffusionPrintPretrainer(BaseModel):
         in_batch_negatives (bool): The authors' in-batch negatives: the ``B`` logits
             ``q_i . k_j`` beside the top-k, self and real-real pairs masked
             (:func:`in_batch_logits`); off in the paper.
+        channels_last (bool): Encoders and their inputs in channels_last memory format
+            (faster convolutions with oneDNN and cuDNN, above all in bf16).
+        compile (bool | dict): ``torch.compile`` the two encoder forwards (a dict:
+            its keyword arguments). The loss stays eager.
+
+    Speed: mixed precision comes from the optim wrapper's autocast
+    (:class:`MixedPrecisionOptimWrapper`): only the encoders run in bf16/fp16; their
+    outputs are cast to fp32 and the loss, mining and queue run with autocast off.
+    The training step has no host synchronisation.
     """
 
     def __init__(self, backbone: Optional[dict] = None, projector: str = 'mlp',
@@ -111,7 +120,8 @@ class DiffusionPrintPretrainer(BaseModel):
                  jpeg: Optional[dict] = None,
                  input_highpass: Union[None, float, dict] = None, enqueue_pool: bool = True,
                  enqueue_positives: bool = False, neg_batch_size: Optional[int] = None,
-                 in_batch_negatives: bool = False,
+                 in_batch_negatives: bool = False, channels_last: bool = False,
+                 compile: Union[bool, dict] = False,
                  data_preprocessor: Optional[dict] = None, init_cfg=None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         backbone = dict(dict(in_channels=3, out_channels=64, depth=17, width=64),
@@ -133,6 +143,9 @@ class DiffusionPrintPretrainer(BaseModel):
         self.backbone_cfg = backbone
         self.online = EmbeddingNet(DnCNN(**backbone), projector, proj_hidden, embed_dim,
                                    patch_size, projector_bn)
+        self.channels_last = bool(channels_last)
+        if self.channels_last:  # before the momentum copy, which inherits the format
+            self.online.to(memory_format=torch.channels_last)
         self.momentum_encoder = ExponentialMovingAverage(self.online, momentum=1.0 - momentum,
                                                      update_buffers=False)
         self.queue = FeatureQueue(queue_size, embed_dim)
@@ -157,6 +170,8 @@ class DiffusionPrintPretrainer(BaseModel):
         self.enqueue_positives = enqueue_positives
         self.neg_batch_size = neg_batch_size
         self.in_batch_negatives = in_batch_negatives
+        self.compile_cfg = (dict() if compile is True else dict(compile)) if compile else None
+        self._encoders: Optional[Tuple] = None  # (online, momentum) forwards, compiled lazily
 
     # ------------------------------------------------------------------ inputs
     def prepare(self, x: torch.Tensor, augment: bool = True) -> torch.Tensor:
@@ -170,7 +185,7 @@ class DiffusionPrintPretrainer(BaseModel):
             x = random_flips(x, per_batch=self.flip_per_batch)
         if self.high_pass is not None:
             x = self.high_pass(x)
-        return x
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def _views(self, views: torch.Tensor,
                num_pos: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -181,12 +196,37 @@ class DiffusionPrintPretrainer(BaseModel):
             a, p = moco_view(base), moco_view(base)
             if self.high_pass is not None:
                 a, p = self.high_pass(a), self.high_pass(p)
+            if self.channels_last:
+                a = a.contiguous(memory_format=torch.channels_last)
+                p = p.contiguous(memory_format=torch.channels_last)
             return a, p, torch.ones_like(num_pos, dtype=torch.bool)
         has_pos = num_pos > 0
-        pick = 1 + (torch.rand(num_pos.shape[0]).to(num_pos.device)
+        pick = 1 + (torch.rand(num_pos.shape[0], device=num_pos.device)
                     * num_pos.clamp(min=1)).long().clamp(max=views.shape[1] - 1)
         positive = views[torch.arange(views.shape[0], device=views.device), pick]
         return self.prepare(anchor), self.prepare(positive), has_pos
+
+    @torch.no_grad()
+    def update_momentum(self) -> None:
+        """:class:`ExponentialMovingAverage`'s update without its host syncs (it branches
+        on its ``steps`` tensor per parameter): the same lerp, with weight 1 (an exact
+        copy) at step 0 and ``1 - m`` after; buffers copied; ``steps`` += 1."""
+        ema = self.momentum_encoder
+        weight = torch.where(ema.steps == 0, 1.0, ema.momentum).to(torch.float32)
+        for avg, src in zip(ema.module.parameters(), self.online.parameters()):
+            avg.lerp_(src.detach(), weight.to(avg.dtype))
+        for avg, src in zip(ema.module.buffers(), self.online.buffers()):
+            avg.copy_(src)
+        ema.steps += 1
+
+    def encoders(self) -> Tuple:
+        """``(online, momentum)`` forwards; ``torch.compile``-d on first use if asked."""
+        if self._encoders is None:
+            fwd = (self.online.forward, self.momentum_encoder.module.forward)
+            if self.compile_cfg is not None:
+                fwd = tuple(torch.compile(f, **self.compile_cfg) for f in fwd)
+            self._encoders = fwd
+        return self._encoders
 
     @torch.no_grad()
     def fill_queue(self, batches: Iterable[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
@@ -240,8 +280,7 @@ class DiffusionPrintPretrainer(BaseModel):
         No host synchronisation: masks are applied arithmetically, and pool rows
         without a patch (``neg_valid == 0``) enter the queue as empty slots.
         """
-        with torch.no_grad():
-            self.momentum_encoder.update_parameters(self.online)
+        self.update_momentum()
         anchor, positive, has_pos = self._views(views, num_pos)
         b = anchor.shape[0]
         use_pool = self.enqueue_pool and neg is not None
@@ -249,12 +288,25 @@ class DiffusionPrintPretrainer(BaseModel):
             stop = b if self.neg_batch_size is None else self.neg_batch_size
             neg, neg_category = neg[:stop], neg_category[:stop]
             neg_gen_label, neg_valid = neg_gen_label[:stop], neg_valid[:stop]
-        proj = self.online(anchor)
-        q = F.normalize(proj, dim=1)
+        online, momentum = self.encoders()
+        proj = online(anchor)  # autocast (if the optim wrapper's) applies to the encoders
         with torch.no_grad():
             inputs = torch.cat([positive, self.prepare(neg, augment=False)]) if use_pool \
                 else positive
-            keys = F.normalize(self.momentum_encoder.module(inputs), dim=1)
+            keys = momentum(inputs)
+        with torch.autocast(anchor.device.type, enabled=False):  # loss and queue in fp32
+            return self._loss(proj.float(), keys.float(), b, has_pos, category, gen_label,
+                              use_pool, neg_category, neg_gen_label, neg_valid)
+
+    def _loss(self, proj: torch.Tensor, keys: torch.Tensor, b: int, has_pos: torch.Tensor,
+              category: torch.Tensor, gen_label: torch.Tensor, use_pool: bool,
+              neg_category: Optional[torch.Tensor], neg_gen_label: Optional[torch.Tensor],
+              neg_valid: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """The fp32 part of :meth:`loss` from the projections of the anchors and the
+        momentum keys of positives (first ``b`` rows) and pool patches."""
+        q = F.normalize(proj, dim=1)
+        with torch.no_grad():
+            keys = F.normalize(keys, dim=1)
             k, kn = keys[:b], keys[b:]
         extra = (in_batch_logits(q, k, category, has_pos, self.temperature)
                  if self.in_batch_negatives else None)

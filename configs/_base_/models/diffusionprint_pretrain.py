@@ -25,4 +25,6 @@ model = dict(
     enqueue_pool=True,  # paper §3.4: negatives mined from the pool
     enqueue_positives=False,  # paper §3.4 / authors' script: only pool patches are queued
     neg_batch_size=128,  # paper silent; authors' script: --neg_batch_size 128 per step
-    in_batch_negatives=False)  # paper §3.5: negatives from the queue only
+    in_batch_negatives=False,  # paper §3.5: negatives from the queue only
+    channels_last=True,  # speed only (docs/pretraining.md, Speed); False: NCHW
+    compile=False)  # speed only: True compiles the encoders (GPU, minutes of warm-up)

@@ -27,4 +27,6 @@ model = dict(
     enqueue_pool=True,  # they enqueue sample_neg_batch() pool patches only
     enqueue_positives=False,
     neg_batch_size=128,  # --neg_batch_size 128
-    in_batch_negatives=True)  # their loss: [l_pos, B in-batch logits, top-k]
+    in_batch_negatives=True,  # their loss: [l_pos, B in-batch logits, top-k]
+    channels_last=True,  # speed only (docs/pretraining.md, Speed); False: NCHW
+    compile=False)  # speed only: True compiles the encoders
