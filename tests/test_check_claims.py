@@ -83,7 +83,8 @@ def test_three_seed_table_from_fake_results(tmp_path, monkeypatch, capsys):
         '--only', 'pairing', 'localization', 'unseen_generator', '--noiseprint', ''])
     monkeypatch.chdir(REPO)
     assert cc.main() == 0
-    report = (out / 'results' / 'claims.md').read_text()
+    assert not (out / 'results' / 'claims.md').exists()  # the demo's one-seed table stays
+    report = (out / 'results' / 'claims_3seeds.md').read_text()
     assert '3 seeds (0..2; seed 0 is the demo)' in report
     assert '| pairing | patch pairing | 80.0, 82.0, 84.0 | 82.0 ± 2.0 (3) |' in report
     assert '| pairing | MoCo-aug | 70.0, 71.0, 72.0 | 71.0 ± 1.0 (3) |' in report
@@ -102,7 +103,7 @@ def test_three_seed_table_from_fake_results(tmp_path, monkeypatch, capsys):
     assert verdict_of('localization', 'SRM') == 'within noise'
     assert verdict_of('localization', 'NP++') == 'agrees'
     assert verdict_of('unseen_generator', 'SRM') == 'DISAGREES'
-    record = json.loads((out / 'results' / 'claims.json').read_text())
+    record = json.loads((out / 'results' / 'claims_3seeds.json').read_text())
     assert record['seeds'] == 3
     pairing = record['claims']['pairing']
     assert pairing['variants']['MoCo-aug']['std'] == pytest.approx(1.0)

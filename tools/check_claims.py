@@ -82,11 +82,14 @@ def parse_args(argv=None):
     parser.add_argument('--noiseprint', default=NOISEPRINT,
                         help='Noiseprint++ weights for the NP++ Lite Baselines of seeds >= 1 '
                              '(default: the demo\'s; skipped when the file is absent)')
-    parser.add_argument('--results-name', default='claims',
-                        help='writes DEMO_OUT/results/NAME.{md,json} (default %(default)s)')
+    parser.add_argument('--results-name',
+                        help='writes DEMO_OUT/results/NAME.{md,json} (default: claims with '
+                             'one seed, the demo\'s table; claims_Nseeds with N seeds)')
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error('--seeds must be >= 1')
+    if args.results_name is None:
+        args.results_name = 'claims' if args.seeds == 1 else f'claims_{args.seeds}seeds'
     return args
 
 
@@ -194,10 +197,11 @@ def plan_steps(out: str, claims: Sequence[Claim], seeds: int, noiseprint: str):
                 outputs=[osp.join(work, 'epoch_*.pth')], needs=['tools/train.py', patches],
                 **optional))
         # the Lite DP's pretrainings first, then the other Lite trainings (they need no
-        # pretraining), then the other variants
+        # pretraining; NP++, the longest, first), then the other variants
         first = [step for step, (name, _) in zip(steps, runs) if name == BASELINE]
-        return first + [lite(m, s, 'train') for s in lite_seeds for m in demo.models
-                        if m != 'DP'] + [step for step in steps if step not in first]
+        others = sorted((m for m in demo.models if m != 'DP'), key=lambda m: m != 'NP++')
+        return first + [lite(m, s, 'train') for m in others for s in lite_seeds] + \
+            [step for step in steps if step not in first]
 
     def export():
         steps = []
