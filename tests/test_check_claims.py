@@ -125,3 +125,19 @@ def test_missing_seeds_are_shown_and_counted(tmp_path):
     lines, _ = cc.claims_report([claim], {'cls_head': {'generator head': {0: 75.0}}},
                                 seeds=3, tie=1.0)
     assert any('not measured (missing results)' in ln for ln in lines)
+
+
+def test_demo_report_shows_its_one_seed_table_and_a_multi_seed_one(tmp_path):
+    spec = importlib.util.spec_from_file_location('demo', osp.join(REPO, 'tools', 'demo.py'))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    from demo_lib import StepRunner
+    plan = demo.Plan(str(tmp_path), noiseprint='')
+    results = tmp_path / 'results'
+    results.mkdir()
+    (results / 'claims.md').write_text('## one-seed table\n')
+    (results / 'claims_3seeds.md').write_text('## three-seed table\n')
+    report = demo.write_report(plan, StepRunner(str(tmp_path / 'logs'), total=0))
+    assert report.index('## one-seed table') < report.index('## three-seed table')
+    assert '--seeds' in plan.claims_step().cmd and \
+        plan.claims_step().cmd[plan.claims_step().cmd.index('--seeds') + 1] == '1'
