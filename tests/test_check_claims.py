@@ -127,6 +127,21 @@ def test_missing_seeds_are_shown_and_counted(tmp_path):
     assert any('not measured (missing results)' in ln for ln in lines)
 
 
+def test_no_train_only_reads_what_exists(tmp_path, monkeypatch, capsys):
+    cc = _check_claims()
+    out = tmp_path / 'demo_out'
+    (out / 'data' / 'pretrain_patches').mkdir(parents=True)  # a training could start
+    _write(out / 'results' / 'linear_probe.json', dict(overall=0.8))
+    monkeypatch.chdir(REPO)
+    assert cc.main(['--demo-out', str(out), '--seeds', '2', '--only', 'pairing',
+                    '--no-train']) == 0
+    printed = capsys.readouterr().out
+    assert 'pretrain' not in printed and not (out / 'logs').exists()
+    report = (out / 'results' / 'claims_2seeds.md').read_text()
+    assert '| pairing | patch pairing | 80.0, – | 80.0 (one seed: no std) |' in report
+    assert '| pairing | MoCo-aug | –, – | not measured |' in report
+
+
 def test_demo_report_shows_its_one_seed_table_and_a_multi_seed_one(tmp_path):
     spec = importlib.util.spec_from_file_location('demo', osp.join(REPO, 'tools', 'demo.py'))
     demo = importlib.util.module_from_spec(spec)

@@ -77,6 +77,9 @@ def parse_args(argv=None):
     parser.add_argument('--tie', type=float, default=1.0, help='one seed only: points within '
                         'which two results count as a tie (default: %(default)s)')
     parser.add_argument('--force', action='store_true')
+    parser.add_argument('--no-train', action='store_true',
+                        help='run nothing: the table of the results that exist (what is '
+                             'missing is shown as such)')
     parser.add_argument('--jobs', type=int, default=2,
                         help='trainings run at once (default %(default)s)')
     parser.add_argument('--noiseprint', default=NOISEPRINT,
@@ -385,13 +388,15 @@ def main(argv=None) -> int:
     from demo_lib import StepFailed, StepRunner
     from dp_plugin.apis.image_io import atomic_write
     claims = [c for c in CLAIMS if not args.only or c.key in args.only]
-    plans = [plan_steps(args.demo_out, block, args.seeds, args.noiseprint)
-             for block in blocks(claims)]
-    total = sum(len(group()) for groups in plans for group in groups)
-    runner = StepRunner(osp.join(args.demo_out, 'logs', 'claims'), total=total,
-                        force=args.force, env={'PYTHONPATH': REPO, 'OMP_NUM_THREADS': '1',
-                                               'MKL_NUM_THREADS': '1'})
-    for group in (group for groups in plans for group in groups):
+    plans = [] if args.no_train else [plan_steps(args.demo_out, block, args.seeds,
+                                                 args.noiseprint) for block in blocks(claims)]
+    groups = [group for steps in plans for group in steps]
+    if groups:
+        runner = StepRunner(osp.join(args.demo_out, 'logs', 'claims'),
+                            total=sum(len(group()) for group in groups), force=args.force,
+                            env={'PYTHONPATH': REPO, 'OMP_NUM_THREADS': '1',
+                                 'MKL_NUM_THREADS': '1'})
+    for group in groups:
         try:
             runner.run_parallel(group(), args.jobs)
         except StepFailed as exc:  # a missing input (no patch set): report, go on
