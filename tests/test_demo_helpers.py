@@ -89,10 +89,15 @@ def test_check_claims_reads_the_demo_results(tmp_path, monkeypatch):
                                       '--only', 'localization', 'unseen_generator'])
     assert check_claims.main() == 0
     claims = json.loads((results / 'claims.json').read_text())
-    assert claims['localization'] == pytest.approx({'DP': 55.0, 'SRM': 42.5})
+    assert claims['seeds'] == 1
+    found = claims['claims']['localization']['variants']
+    assert {k: v['mean'] for k, v in found.items()} == pytest.approx({'DP': 55.0, 'SRM': 42.5})
+    assert found['DP']['std'] is None
     report = (results / 'claims.md').read_text()
-    assert 'DP 55.0 > SRM 42.5 | agrees' in report
-    assert 'DP 50.0 < SRM 55.0 | DISAGREES' in report
+    assert 'one seed: no std (the demo\'s single run' in report  # the demo's label
+    assert 'DP 55.0 (n=1) vs SRM 42.5 (n=1) | +12.5 | – | agrees (one seed: no std) |' in report
+    assert 'DP 50.0 (n=1) vs SRM 55.0 (n=1) | -5.0 | – | DISAGREES (one seed: no std) |' \
+        in report
 
 
 def _burn(path, seconds=0.3):
