@@ -31,12 +31,12 @@ from dp_plugin.pretrain.losses import hard_negative_info_nce
 from dp_plugin.pretrain.mixed_precision_optim_wrapper import MixedPrecisionOptimWrapper
 
 PRESETS = {
-    'tiny': dict(backbone=dict(depth=6, width=16, out_channels=16), patch_size=32,
+    'tiny': dict(backbone=dict(type='DnCNN', depth=6, width=16, out_channels=16), patch_size=32,
                  batch=64, queue_size=2048, topk=64),
-    'paper': dict(backbone=dict(depth=17, width=64, out_channels=64), patch_size=64,
+    'paper': dict(backbone=dict(type='DnCNN', depth=17, width=64, out_channels=64), patch_size=64,
                   batch=512, queue_size=65536, topk=512),
     # issue 13's CPU measurement: the paper's network on a CPU-sized batch
-    'issue13': dict(backbone=dict(depth=17, width=64, out_channels=64), patch_size=64,
+    'issue13': dict(backbone=dict(type='DnCNN', depth=17, width=64, out_channels=64), patch_size=64,
                     batch=32, queue_size=8192, topk=512),
 }
 
@@ -153,19 +153,21 @@ def main() -> None:
         _, dt = timed(lambda: model.train_step(data, wrapper))
         if i >= args.warmup:
             full.append(dt)
-    phases = {k: 0.0 for k in ('ema', 'online_fwd', 'momentum_fwd', 'mining_loss', 'backward',
-                               'optim_step', 'enqueue')}
+    phases = {k: 0.0 for k in ('ema', 'preprocess', 'online_fwd', 'momentum_fwd',
+                               'mining_loss', 'backward', 'optim_step', 'enqueue')}
     for _ in range(args.steps):
         _, dt = timed(lambda: model.momentum_encoder.update_parameters(model.online))
         phases['ema'] += dt
-        anchor, positive, has_pos = model._views(data['views'], data['num_pos'])
+        views, dt = timed(lambda: model.data_preprocessor(data, True))
+        phases['preprocess'] += dt
+        (anchor, positive), neg = views['inputs'], views['neg']
         proj, dt = timed(lambda: model.online(anchor))
         phases['online_fwd'] += dt
 
         def momentum():
             with torch.no_grad():
                 k = F.normalize(model.momentum_encoder.module(positive), dim=1)
-                kn = F.normalize(model.momentum_encoder.module(model.prepare(data['neg'])), dim=1)
+                kn = F.normalize(model.momentum_encoder.module(neg), dim=1)
             return k, kn
         (k, kn), dt = timed(momentum)
         phases['momentum_fwd'] += dt

@@ -22,8 +22,8 @@ from mmengine.optim import OptimWrapper
 from dp_plugin.pretrain.diffusion_print_pretrainer import DiffusionPrintPretrainer
 from dp_plugin.pretrain.mixed_precision_optim_wrapper import MixedPrecisionOptimWrapper
 
-TINY = dict(backbone=dict(depth=6, width=16, out_channels=16), patch_size=32, queue_size=2048,
-            topk=64, num_classes=4, cls_weight=1.0, neg_batch_size=None)
+TINY = dict(backbone=dict(type='DnCNN', depth=6, width=16, out_channels=16), patch_size=32,
+            queue_size=2048, topk=64, num_classes=4, cls_weight=1.0, neg_batch_size=None)
 
 
 def images(n: int, gen: torch.Tensor, g: torch.Generator, side: int = 48) -> torch.Tensor:

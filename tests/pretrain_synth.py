@@ -24,6 +24,12 @@ def one_thread():
         yield
 
 
+def loss_of(model, batch: dict) -> dict:
+    """A pretrainer's ``mode='loss'`` on a raw dataset batch, through its data
+    preprocessor (in training mode, as ``train_step``)."""
+    return model(**model.data_preprocessor(batch, True), mode='loss')
+
+
 UPSAMPLE = {'simnn': 'nearest', 'simbl': 'bilinear', 'simtc': 'tconv', 'simps': 'shuffle'}
 
 

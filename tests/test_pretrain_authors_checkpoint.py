@@ -121,15 +121,16 @@ def test_unreproducible_filters_are_refused_naming_the_key(tmp_path, key, args, 
 def test_pretrainer_trains_with_the_authors_filter():
     from dp_plugin.pretrain.diffusion_print_pretrainer import DiffusionPrintPretrainer
     from dp_plugin.modalities.high_pass import GaussianHighPass
-    model = DiffusionPrintPretrainer(backbone=dict(depth=3, width=8, out_channels=8),
-                                     patch_size=8, queue_size=8,
-                                     input_highpass=dict(type='gaussian', sigma=1.0))
-    assert isinstance(model.high_pass, GaussianHighPass)
+    model = DiffusionPrintPretrainer(
+        backbone=dict(type='DnCNN', depth=3, width=8, out_channels=8), patch_size=8,
+        queue_size=8, data_preprocessor=dict(input_highpass=dict(type='gaussian', sigma=1.0)))
+    assert isinstance(model.data_preprocessor.high_pass, GaussianHighPass)
     x = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)
     model.eval()
     ref = x.float() / 255
     k = _gaussian(1.0)[None, None].repeat(3, 1, 1, 1)
-    torch.testing.assert_close(model.prepare(x), ref - F.conv2d(ref, k, padding=3, groups=3))
+    torch.testing.assert_close(model.data_preprocessor.prepare(x),
+                               ref - F.conv2d(ref, k, padding=3, groups=3))
     with pytest.raises(ValueError, match='gaussian'):
-        DiffusionPrintPretrainer(backbone=dict(depth=3, width=8, out_channels=8),
-                                 input_highpass=dict(type='laplacian'))
+        DiffusionPrintPretrainer(backbone=dict(type='DnCNN', depth=3, width=8, out_channels=8),
+                                 data_preprocessor=dict(input_highpass=dict(type='laplacian')))

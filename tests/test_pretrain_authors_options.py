@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from dp_plugin.pretrain.augment import random_flips
 from dp_plugin.pretrain.diffusion_print_pretrainer import DiffusionPrintPretrainer
 from dp_plugin.pretrain.losses import hard_negative_info_nce, in_batch_logits
-from pretrain_synth import one_thread  # noqa: F401 (autouse)
+from pretrain_synth import loss_of, one_thread  # noqa: F401 (autouse)
 
 
 def _unit(*shape, seed):
@@ -79,15 +79,16 @@ def _batch(b=4, p=8, seed=0):
 def test_model_loss_with_their_options_equals_their_formula():
     torch.manual_seed(0)
     model = DiffusionPrintPretrainer(
-        backbone=dict(depth=3, width=8, out_channels=8), patch_size=8, queue_size=16, topk=3,
-        temperature=0.5, flip=False, in_batch_negatives=True, projector_bn=True,
+        backbone=dict(type='DnCNN', depth=3, width=8, out_channels=8), patch_size=8,
+        queue_size=16, topk=3, temperature=0.5, data_preprocessor=dict(flip=False),
+        in_batch_negatives=True, projector_bn=True,
         proj_hidden=16, num_classes=3, cls_weight=1.0, head_input='normalized',
         neg_batch_size=2)
     model.queue.enqueue(_unit(10, 128, seed=7), torch.tensor([0, 1] * 5), torch.zeros(10),
                         gather=False)
     bank, bank_cat = model.queue.feats.clone(), model.queue.category.clone()
     batch = _batch()
-    losses = model(**batch, mode='loss')
+    losses = loss_of(model, batch)
     with torch.no_grad():  # step 1: the momentum net is the online one; one forward for
         proj = model.online(batch['views'][:, 0].float() / 255)  # positives + 2 pool
         q = F.normalize(proj, dim=1)

@@ -56,8 +56,9 @@ def test_paper_family_holds_the_paper_values():
     assert (m.backbone.depth, m.backbone.width, m.backbone.out_channels) == (17, 64, 64)
     assert (m.projector, m.proj_hidden, m.projector_bn, m.embed_dim) == ('mlp', 128, False, 128)
     assert (m.queue_size, m.topk, m.momentum, m.temperature) == (65536, 512, 0.999, 0.07)
-    assert (m.cls_weight, m.flip, m.flip_per_batch, m.jpeg, m.input_highpass) == \
-        (0.0, True, False, None, None)
+    v = m.data_preprocessor
+    assert (m.cls_weight, v.pairing, v.flip, v.flip_per_batch, v.jpeg, v.input_highpass) == \
+        (0.0, 'patch', True, False, None, None)
     assert (m.enqueue_pool, m.enqueue_positives, m.in_batch_negatives, m.neg_batch_size) == \
         (True, False, False, 128)
     assert m.head_input == 'projection' and m.patch_size == 64
@@ -66,7 +67,7 @@ def test_paper_family_holds_the_paper_values():
     gen4 = _cfg('configs/pretrain/diffusionprint_dncnn17_c64_bs512_q65536_k512_gen4.py')
     assert gen4.model.num_classes == 4 and gen4.model.cls_weight > 0
     jpeg = _cfg('configs/pretrain/ablations/t3_aug_geometric_jpeg.py')
-    assert jpeg.model.jpeg == dict(quality=(70, 95), prob=0.5)
+    assert jpeg.model.data_preprocessor.jpeg == dict(quality=(70, 95), prob=0.5)
     with open(os.path.join(ROOT, 'configs/_base_/models/diffusionprint_pretrain.py')) as f:
         lines = [ln for ln in f if '=' in ln and not ln.lstrip().startswith(('#', 'type='))]
     assert all('#' in ln for ln in lines[1:]), 'every value line names its source'
@@ -83,7 +84,8 @@ def test_authors_script_family_holds_their_defaults():
     assert (m.projector, m.proj_hidden, m.projector_bn, m.embed_dim) == ('mlp', 512, True, 128)
     assert (m.queue_size, m.topk, m.momentum, m.temperature) == (65536, 64, 0.999, 0.07)
     assert (m.in_batch_negatives, m.neg_batch_size, m.enqueue_positives) == (True, 128, False)
-    assert (m.head_input, m.flip, m.flip_per_batch) == ('normalized', True, True)
+    assert (m.head_input, m.data_preprocessor.flip, m.data_preprocessor.flip_per_batch) == \
+        ('normalized', True, True)
     assert cfg.train_dataloader.batch_size == 256 and cfg.train_dataloader.drop_last
     assert _schedule(cfg) == AUTHORS_SCHEDULE
     model = MODELS.build(dict(m, queue_size=8))
@@ -140,7 +142,7 @@ def test_tiny_twins_run_a_step_on_cpu(rel, tmp_path, patches32):
     assert bool((model.queue.category >= 0).all())
     family = _cfg(PAPER if 'authors' not in rel else AUTHORS)
     for key in ('projector_bn', 'proj_hidden', 'in_batch_negatives', 'head_input',
-                'flip_per_batch', 'temperature', 'momentum'):
+                'data_preprocessor', 'temperature', 'momentum'):
         assert cfg.model[key] == family.model[key], key
     assert _schedule(cfg)[:8] == AUTHORS_SCHEDULE[:8]
     assert isinstance(model.queue.feats, torch.Tensor)

@@ -20,8 +20,8 @@ from dp_plugin.registry import OPTIM_WRAPPERS
 from pretrain_synth import one_thread  # noqa: F401 (autouse)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = dict(backbone=dict(depth=3, width=8, out_channels=8), patch_size=16, queue_size=64,
-            topk=8, num_classes=4, cls_weight=1.0, proj_hidden=16, embed_dim=16)
+TINY = dict(backbone=dict(type='DnCNN', depth=3, width=8, out_channels=8), patch_size=16,
+            queue_size=64, topk=8, num_classes=4, cls_weight=1.0, proj_hidden=16, embed_dim=16)
 
 
 def _batch(b=6, p=16, seed=0):

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from dp_plugin.pretrain.diffusion_print_pretrainer import DiffusionPrintPretrainer
 from dp_plugin.pretrain.feature_queue import FeatureQueue
 from dp_plugin.pretrain.losses import hard_negative_info_nce
-from pretrain_synth import one_thread  # noqa: F401 (autouse)
+from pretrain_synth import loss_of, one_thread  # noqa: F401 (autouse)
 
 
 def _unit(*shape, seed):
@@ -76,7 +76,8 @@ def _batch(b=4, p=8, seed=0):
 
 
 def _model(**kw):
-    cfg = dict(backbone=dict(depth=3, width=8, out_channels=8), patch_size=8, queue_size=16,
+    cfg = dict(backbone=dict(type='DnCNN', depth=3, width=8, out_channels=8), patch_size=8,
+               queue_size=16,
                topk=4, momentum=0.9)
     cfg.update(kw)
     return DiffusionPrintPretrainer(**cfg)
@@ -85,7 +86,7 @@ def _model(**kw):
 def test_ema_math_and_queue_fill():
     torch.manual_seed(0)
     model = _model()
-    losses = model(**_batch(), mode='loss')  # first step: momentum net = copy of online
+    losses = loss_of(model, _batch())  # first step: momentum net = copy of online
     for name, p in model.online.named_parameters():
         torch.testing.assert_close(dict(model.momentum_encoder.module.named_parameters())[name], p)
     # the 4 pool patches are enqueued, not the positive keys (enqueue_positives off)
@@ -97,12 +98,12 @@ def test_ema_math_and_queue_fill():
         for p in model.online.parameters():
             p.add_(torch.randn_like(p))
     online = {n: p.detach().clone() for n, p in model.online.named_parameters()}
-    model(**_batch(seed=1), mode='loss')
+    loss_of(model, _batch(seed=1))
     for n, p in model.momentum_encoder.module.named_parameters():
         torch.testing.assert_close(p, 0.9 * before[n] + 0.1 * online[n])
     assert model.queue.ptr == 8
     both = _model(enqueue_positives=True)
-    both(**_batch(), mode='loss')  # + the positive keys (no positive: an empty slot)
+    loss_of(both, _batch())  # + the positive keys (no positive: an empty slot)
     assert both.queue.ptr == 8 and both.queue.category[:4].tolist() == [0, 1, -1, 1]
 
 
@@ -110,12 +111,13 @@ def test_model_loss_is_the_mean_over_anchors_with_a_positive():
     # the model's loss_nce on a batch with one positive-less anchor equals Eq. 1 computed
     # by hand for the other anchors (online q, momentum k, the queue before this step)
     torch.manual_seed(0)
-    model = _model(flip=False, topk=3, temperature=1.0)  # tau 1: a loss of order 1
+    # tau 1: a loss of order 1
+    model = _model(data_preprocessor=dict(flip=False), topk=3, temperature=1.0)
     model.queue.enqueue(_unit(10, 128, seed=7), torch.tensor([0, 1] * 5), torch.zeros(10))
     bank, bank_cat = model.queue.feats.clone(), model.queue.category.clone()
     batch = _batch()
     batch['num_pos'] = torch.tensor([1, 1, 0, 1])  # one positive each: view 1
-    losses = model(**batch, mode='loss')
+    losses = loss_of(model, batch)
     with torch.no_grad():  # first step: the momentum encoder is a copy of the online one;
         # positives and pool patches go through it in one (train-mode BatchNorm) forward
         q = F.normalize(model.online(batch['views'][:, 0].float() / 255), dim=1)
@@ -140,22 +142,22 @@ def test_queue_wraps_and_round_trips_state():
 def test_classification_head_and_variants():
     torch.manual_seed(0)
     model = _model(num_classes=4, cls_weight=0.5)
-    losses = model(**_batch(), mode='loss')
+    losses = loss_of(model, _batch())
     assert losses['loss_cls'] > 0
     sum(v for k, v in losses.items() if 'loss' in k).backward()
     assert model.cls_head.weight.grad is not None
-    flat = _model(backbone=dict(depth=3, width=8, out_channels=1), projector='flatten',
-                  flip=False)
+    flat = _model(backbone=dict(type='DnCNN', depth=3, width=8, out_channels=1),
+                  projector='flatten', data_preprocessor=dict(flip=False))
     assert flat.online.projector[-1].in_features == 64
-    moco = _model(pairing='moco_aug', input_highpass=0.1)
-    out = moco(**_batch(), mode='loss')
+    moco = _model(data_preprocessor=dict(pairing='moco_aug', input_highpass=0.1))
+    out = loss_of(moco, _batch())
     assert torch.isfinite(out['loss_nce'])
-    feats = moco(_batch()['views'], mode='tensor')
+    feats = moco(**moco.data_preprocessor(_batch()), mode='tensor')
     assert feats.shape == (4, 8, 8, 8)
     with pytest.raises(ValueError, match='pairing'):
-        _model(pairing='simclr')
+        _model(data_preprocessor=dict(pairing='simclr'))
     with pytest.raises(ValueError, match='moco_aug'):  # would silently ignore the JPEG
-        _model(pairing='moco_aug', jpeg=dict(quality=(70, 95), prob=0.5))
+        _model(data_preprocessor=dict(pairing='moco_aug', jpeg=dict(quality=(70, 95), prob=0.5)))
 
 
 def test_random_jpeg_compresses_with_the_drawn_probability():
@@ -170,5 +172,6 @@ def test_random_jpeg_compresses_with_the_drawn_probability():
     with pytest.raises(TypeError, match='uint8'):
         random_jpeg(x.float())
     # the Table 3 JPEG ablation runs through the patch-pairing path
-    out = _model(jpeg=dict(quality=(70, 95), prob=1.0))(**_batch(), mode='loss')
+    out = loss_of(_model(data_preprocessor=dict(jpeg=dict(quality=(70, 95), prob=1.0))),
+                  _batch())
     assert torch.isfinite(out['loss_nce'])

@@ -126,8 +126,9 @@ def test_no_pool_is_a_clear_error(tmp_path):
     class _Runner:
         _resume = False
         train_dataloader = _Loader()
-        model = dpp.DiffusionPrintPretrainer(backbone=dict(depth=3, width=8, out_channels=8),
-                                             patch_size=8, queue_size=8)
+        model = dpp.DiffusionPrintPretrainer(
+            backbone=dict(type='DnCNN', depth=3, width=8, out_channels=8), patch_size=8,
+            queue_size=8)
 
     with pytest.raises(ValueError, match='no hard-negative pool'):
         QueueFillHook().before_train(_Runner())

@@ -50,14 +50,14 @@ class Claim:
 CLAIMS = [
     Claim('pairing', 'Spatial patch pairing beats augmentation-only (MoCo) positives '
           '(Table 1)', 'patch pairing', ['MoCo-aug'], 'linear probe accuracy',
-          {'patch pairing': [], 'MoCo-aug': ['model.pairing=moco_aug']}),
+          {'patch pairing': [], 'MoCo-aug': ['model.data_preprocessor.pairing=moco_aug']}),
     Claim('cls_head', 'The generator-aware classification head helps (Table 1)',
           'generator head', ['no head'], 'linear probe accuracy',
           {'generator head': [], 'no head': ['model.num_classes=0', 'model.cls_weight=0.0']}),
     Claim('augmentation', 'Geometric augmentation beats none and the high-pass filter '
           '(Table 3)', 'geometric', ['none', 'geometric + HP'], 'linear probe accuracy',
-          {'geometric': [], 'none': ['model.flip=False'],
-           'geometric + HP': ['model.input_highpass=0.1']}),
+          {'geometric': [], 'none': ['model.data_preprocessor.flip=False'],
+           'geometric + HP': ['model.data_preprocessor.input_highpass=0.1']}),
     Claim('localization', 'DiffusionPrint beats SRM and Noiseprint++ as the Lite '
           'Baseline\'s modality (Table 2)', 'DP', ['SRM', 'NP++'], 'F1@0.5, all forged'),
     Claim('unseen_generator', f'DiffusionPrint pretrained without a generator still beats '

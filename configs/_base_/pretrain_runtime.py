@@ -1,12 +1,12 @@
-# Runtime of the contrastive pretraining: epoch-based, atomic checkpoints carrying
-# queue, EMA weights, optimizer, scheduler and RNG states (exact resume); the queue is
-# filled from the hard-negative pool before the first step (authors' script), not on
-# --resume.
-default_scope = 'dp_plugin'
-custom_imports = dict(imports=['dp_plugin'], allow_failed_imports=False)
-env_cfg = dict(cudnn_benchmark=False,
-               mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-               dist_cfg=dict(backend='nccl'))
+# Runtime of the contrastive pretraining: the localization runtime (scope, imports, env,
+# log level, seed, no load/resume) plus epoch-based, atomic checkpoints carrying queue,
+# EMA weights, optimizer, scheduler and RNG states (exact resume); the queue is filled
+# from the hard-negative pool before the first step (authors' script), not on --resume.
+_base_ = './default_runtime.py'
+# the Runner's own visualizer (scalars under this run's log folder): the localization's
+# SegLocalVisualizer is one instance named 'visualizer', which a second run in the same
+# process would reuse, logging into the first run's folder
+visualizer = None
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=True),
@@ -16,9 +16,5 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'))
 custom_hooks = [dict(type='QueueFillHook'), dict(type='RNGStateHook')]
 log_processor = dict(by_epoch=True)
-log_level = 'INFO'
-load_from = None
-resume = False
-randomness = dict(seed=0)
 # DDP: rank 0's BatchNorm statistics are broadcast; the queue is not a buffer.
 model_wrapper_cfg = dict(type='MMDistributedDataParallel', find_unused_parameters=False)

@@ -1,9 +1,13 @@
 """The DnCNN backbone shared by Noiseprint++ and DiffusionPrint."""
 import torch.nn as nn
 
+from dp_plugin.registry import MODELS
 
+
+@MODELS.register_module()
 class DnCNN(nn.Sequential):
-    """Plain DnCNN as used by Noiseprint++ and DiffusionPrint.
+    """Plain DnCNN as used by Noiseprint++ and DiffusionPrint (registered in ``MODELS``:
+    the pretrainer builds it as ``backbone=dict(type='DnCNN', ...)``).
 
     ``depth`` 3x3 convolutions: the first with bias and ReLU, the inner ones
     without bias followed by BatchNorm and ReLU, the last linear with bias. As a

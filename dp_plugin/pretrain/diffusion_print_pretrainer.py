@@ -6,24 +6,23 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModel, ExponentialMovingAverage
 
-from dp_plugin.modalities.dncnn import DnCNN
-from dp_plugin.modalities.high_pass import build_high_pass
 from dp_plugin.registry import MODELS
-from .augment import moco_view, random_flips, random_jpeg
 from .feature_queue import FeatureQueue
 from .losses import hard_negative_info_nce, in_batch_logits
 
 HEAD_INPUTS = ('projection', 'normalized')
+#: Options that moved from the model to :class:`PatchPairDataPreprocessor`.
+MOVED_TO_PREPROCESSOR = ('pairing', 'flip', 'flip_per_batch', 'jpeg', 'input_highpass')
 
 
 class EmbeddingNet(nn.Module):
-    """DnCNN encoder + projector: GAP and a 2-layer MLP, or flatten + linear (C = 1).
+    """Encoder (a DnCNN) + projector: GAP and a 2-layer MLP, or flatten + linear (C = 1).
 
     ``projector_bn`` puts a BatchNorm1d after both linears of the MLP (the authors'
     projector); the paper describes a plain two-layer MLP.
     """
 
-    def __init__(self, encoder: DnCNN, projector: str, hidden: int, dim: int,
+    def __init__(self, encoder: nn.Module, projector: str, hidden: int, dim: int,
                  patch_size: int, projector_bn: bool = False) -> None:
         super().__init__()
         self.encoder = encoder
@@ -48,7 +47,8 @@ class EmbeddingNet(nn.Module):
 
 @MODELS.register_module()
 class DiffusionPrintPretrainer(BaseModel):
-    """Contrastive pretraining of the DiffusionPrint DnCNN.
+    """Contrastive pretraining of the DiffusionPrint DnCNN (the objective; the views
+    come from :class:`PatchPairDataPreprocessor`, the model's ``data_preprocessor``).
 
     Anchors are encoded by the online encoder; their positives (another view of the
     same patch position, see :class:`PatchPairDataset`) and the hard-negative pool
@@ -66,7 +66,10 @@ class DiffusionPrintPretrainer(BaseModel):
     ``1 + #generators``).
 
     Args:
-        backbone (dict): DnCNN kwargs (``depth``, ``width``, ``out_channels``).
+        backbone (dict): Config of the encoder, built from ``MODELS``; defaults to
+            ``dict(type='DnCNN')`` (DnCNN-17/64, C = 64). Any registered module mapping
+            ``(B, 3, P, P)`` to ``(B, C, P, P)`` with an ``out_channels`` attribute works;
+            the export takes a DnCNN.
         projector (str): ``'mlp'`` (GAP + MLP) or ``'flatten'`` (the C = 1 variant).
         proj_hidden (int): MLP hidden width (paper 128, authors' code 512).
         projector_bn (bool): BatchNorm after both MLP linears (the authors' projector).
@@ -82,16 +85,6 @@ class DiffusionPrintPretrainer(BaseModel):
         head_input (str): What the head reads: ``'projection'`` (the projected
             embedding, paper §3.6) or ``'normalized'`` (its L2-normalised version, the
             authors' code).
-        pairing (str): ``'patch'`` (the paper's spatial pairs) or ``'moco_aug'`` (the
-            augmentation-only MoCo baseline: the positive is an augmented copy).
-        flip (bool): Random horizontal/vertical flips of anchors and positives.
-        flip_per_batch (bool): One flip draw for the whole batch (the authors' script)
-            instead of one per sample.
-        jpeg (dict, optional): ``dict(quality=(70, 95), prob=0.5)`` to JPEG-compress views
-            (``pairing='patch'`` only).
-        input_highpass (float | dict, optional): Input filter of every view and pool
-            patch: an FFT cut-off (the paper's Table 3 HP filter) or
-            ``dict(type='gaussian', sigma=1.0)`` (the authors' ``input_highpass``).
         enqueue_pool (bool): Enqueue the step's pool patches. Defaults to True.
         enqueue_positives (bool): Also enqueue the positive keys. Defaults to False
             (paper and authors: the queue holds pool patches).
@@ -101,9 +94,14 @@ class DiffusionPrintPretrainer(BaseModel):
             ``q_i . k_j`` beside the top-k, self and real-real pairs masked
             (:func:`in_batch_logits`); off in the paper.
         channels_last (bool): Encoders and their inputs in channels_last memory format
-            (faster convolutions with oneDNN and cuDNN, above all in bf16).
+            (faster convolutions with oneDNN and cuDNN, above all in bf16); sets the data
+            preprocessor's ``channels_last`` too.
         compile (bool | dict): ``torch.compile`` the two encoder forwards (a dict:
             its keyword arguments). The loss stays eager.
+        data_preprocessor (dict | nn.Module, optional): The views' preprocessor; a dict
+            without ``type`` (or None) is a :class:`PatchPairDataPreprocessor` (its
+            options: ``pairing``, ``flip``, ``flip_per_batch``, ``jpeg``,
+            ``input_highpass``).
 
     Speed: mixed precision comes from the optim wrapper's autocast
     (:class:`MixedPrecisionOptimWrapper`): only the encoders run in bf16/fp16; their
@@ -116,21 +114,23 @@ class DiffusionPrintPretrainer(BaseModel):
                  patch_size: int = 64, momentum: float = 0.999, queue_size: int = 65536,
                  topk: int = 512, temperature: float = 0.07, num_classes: int = 0,
                  cls_weight: float = 0.0, head_input: str = 'projection',
-                 pairing: str = 'patch', flip: bool = True, flip_per_batch: bool = False,
-                 jpeg: Optional[dict] = None,
-                 input_highpass: Union[None, float, dict] = None, enqueue_pool: bool = True,
-                 enqueue_positives: bool = False, neg_batch_size: Optional[int] = None,
-                 in_batch_negatives: bool = False, channels_last: bool = False,
-                 compile: Union[bool, dict] = False,
-                 data_preprocessor: Optional[dict] = None, init_cfg=None) -> None:
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        backbone = dict(dict(in_channels=3, out_channels=64, depth=17, width=64),
-                        **(backbone or {}))
-        if pairing not in ('patch', 'moco_aug'):
-            raise ValueError(f"pairing must be 'patch' or 'moco_aug', got {pairing!r}")
-        if pairing == 'moco_aug' and jpeg is not None:
-            raise ValueError("jpeg applies to pairing='patch'; the moco_aug baseline draws "
-                             'its own augmentations (moco_view)')
+                 enqueue_pool: bool = True, enqueue_positives: bool = False,
+                 neg_batch_size: Optional[int] = None, in_batch_negatives: bool = False,
+                 channels_last: bool = False, compile: Union[bool, dict] = False,
+                 data_preprocessor: Union[None, dict, nn.Module] = None, init_cfg=None,
+                 **moved) -> None:
+        for key in moved:
+            if key in MOVED_TO_PREPROCESSOR:
+                raise ValueError(f'model.{key} moved to model.data_preprocessor.{key} '
+                                 f'(PatchPairDataPreprocessor): set it there')
+            raise TypeError(f'DiffusionPrintPretrainer got an unexpected argument {key!r}')
+        backbone = dict(type='DnCNN') if backbone is None else backbone
+        if 'type' not in backbone:
+            raise ValueError(f'model.backbone has no type: write backbone=dict(type='
+                             f"'DnCNN', ...) (got {dict(backbone)!r}; plain DnCNN keyword "
+                             'arguments are no longer accepted)')
+        super().__init__(data_preprocessor=self._preprocessor(data_preprocessor, channels_last),
+                         init_cfg=init_cfg)
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f'momentum must be in [0, 1), got {momentum}')
         if head_input not in HEAD_INPUTS:
@@ -140,8 +140,7 @@ class DiffusionPrintPretrainer(BaseModel):
                              'would ever enter the queue')
         if neg_batch_size is not None and neg_batch_size < 1:
             raise ValueError(f'neg_batch_size must be >= 1 or None, got {neg_batch_size}')
-        self.backbone_cfg = backbone
-        self.online = EmbeddingNet(DnCNN(**backbone), projector, proj_hidden, embed_dim,
+        self.online = EmbeddingNet(MODELS.build(backbone), projector, proj_hidden, embed_dim,
                                    patch_size, projector_bn)
         self.channels_last = bool(channels_last)
         if self.channels_last:  # before the momentum copy, which inherits the format
@@ -160,12 +159,6 @@ class DiffusionPrintPretrainer(BaseModel):
         self.head_input = head_input
         self.topk = int(topk)
         self.temperature = float(temperature)
-        self.pairing = pairing
-        self.flip = flip
-        self.flip_per_batch = flip_per_batch
-        self.jpeg = jpeg
-        self.input_highpass = input_highpass
-        self.high_pass = build_high_pass(input_highpass)
         self.enqueue_pool = enqueue_pool
         self.enqueue_positives = enqueue_positives
         self.neg_batch_size = neg_batch_size
@@ -173,38 +166,19 @@ class DiffusionPrintPretrainer(BaseModel):
         self.compile_cfg = (dict() if compile is True else dict(compile)) if compile else None
         self._encoders: Optional[Tuple] = None  # (online, momentum) forwards, compiled lazily
 
-    # ------------------------------------------------------------------ inputs
-    def prepare(self, x: torch.Tensor, augment: bool = True) -> torch.Tensor:
-        """uint8 ``(B, 3, P, P)`` -> encoder input: JPEG, /255, flips (``augment`` in
-        training), then the input filter."""
-        augment = augment and self.training
-        if self.jpeg is not None and augment:
-            x = random_jpeg(x, **self.jpeg)
-        x = x.float() / 255.0
-        if self.flip and augment:
-            x = random_flips(x, per_batch=self.flip_per_batch)
-        if self.high_pass is not None:
-            x = self.high_pass(x)
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
-
-    def _views(self, views: torch.Tensor,
-               num_pos: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Anchor input, positive input and the has-positive mask of a batch."""
-        anchor = views[:, 0]
-        if self.pairing == 'moco_aug':
-            base = anchor.float() / 255.0
-            a, p = moco_view(base), moco_view(base)
-            if self.high_pass is not None:
-                a, p = self.high_pass(a), self.high_pass(p)
-            if self.channels_last:
-                a = a.contiguous(memory_format=torch.channels_last)
-                p = p.contiguous(memory_format=torch.channels_last)
-            return a, p, torch.ones_like(num_pos, dtype=torch.bool)
-        has_pos = num_pos > 0
-        pick = 1 + (torch.rand(num_pos.shape[0], device=num_pos.device)
-                    * num_pos.clamp(min=1)).long().clamp(max=views.shape[1] - 1)
-        positive = views[torch.arange(views.shape[0], device=views.device), pick]
-        return self.prepare(anchor), self.prepare(positive), has_pos
+    @staticmethod
+    def _preprocessor(cfg: Union[None, dict, nn.Module], channels_last: bool
+                      ) -> Union[dict, nn.Module]:
+        """The data preprocessor, built from ``MODELS`` (a :class:`PatchPairDataPreprocessor`
+        unless ``cfg`` names another type), with the model's ``channels_last``."""
+        if isinstance(cfg, nn.Module):
+            return cfg
+        cfg = dict(dict(type='PatchPairDataPreprocessor'), **(cfg or {}))
+        if cfg.setdefault('channels_last', channels_last) != channels_last:
+            raise ValueError(f"model.data_preprocessor.channels_last={cfg['channels_last']} "
+                             f'contradicts model.channels_last={channels_last}: leave it out '
+                             '(the model sets it)')
+        return MODELS.build(cfg)
 
     @torch.no_grad()
     def update_momentum(self) -> None:
@@ -243,13 +217,14 @@ class DiffusionPrintPretrainer(BaseModel):
         try:
             for x, cat, label in batches:
                 keys = F.normalize(self.momentum_encoder.module(
-                    self.prepare(x.to(device), augment=False)), dim=1)
+                    self.data_preprocessor.prepare(x.to(device))), dim=1)
                 self.queue.enqueue(keys, cat.to(device), label.to(device))
         finally:
             self.train(was_training)
 
     # ------------------------------------------------------------------ forward
-    def forward(self, views: torch.Tensor, num_pos: Optional[torch.Tensor] = None,
+    def forward(self, inputs: Union[torch.Tensor, List[torch.Tensor]],
+                has_pos: Optional[torch.Tensor] = None,
                 category: Optional[torch.Tensor] = None,
                 gen_label: Optional[torch.Tensor] = None,
                 neg: Optional[torch.Tensor] = None,
@@ -258,30 +233,35 @@ class DiffusionPrintPretrainer(BaseModel):
                 neg_valid: Optional[torch.Tensor] = None,
                 mode: str = 'tensor') -> Union[Dict[str, torch.Tensor], torch.Tensor,
                                                List[torch.Tensor]]:
-        """``'loss'``: one training step's losses; ``'tensor'``: DnCNN feature maps of
-        the anchors; ``'predict'``: their normalised embeddings."""
+        """Take the data preprocessor's output (float views): ``'loss'``: one training
+        step's losses (``inputs = [anchor, positive]``); ``'tensor'``: the encoder's
+        feature maps of ``inputs[0]``; ``'predict'``: its normalised embeddings."""
+        views = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if any(v.dtype == torch.uint8 for v in views):
+            raise TypeError('DiffusionPrintPretrainer.forward takes the data preprocessor\'s '
+                            'float views, got uint8: pass the batch through '
+                            'model.data_preprocessor first (train_step/val_step do)')
         if mode == 'loss':
-            return self.loss(views, num_pos, category, gen_label, neg, neg_category,
+            return self.loss(views, has_pos, category, gen_label, neg, neg_category,
                              neg_gen_label, neg_valid)
-        x = views[:, 0] if views.dim() == 5 else views
-        x = self.prepare(x) if x.dtype == torch.uint8 else x
         if mode == 'tensor':
-            return self.online.encoder(x)
+            return self.online.encoder(views[0])
         if mode == 'predict':
-            return list(F.normalize(self.online(x), dim=1))
+            return list(F.normalize(self.online(views[0]), dim=1))
         raise ValueError(f'unknown mode {mode!r}')
 
-    def loss(self, views: torch.Tensor, num_pos: torch.Tensor, category: torch.Tensor,
+    def loss(self, inputs: List[torch.Tensor], has_pos: torch.Tensor, category: torch.Tensor,
              gen_label: torch.Tensor, neg: Optional[torch.Tensor],
              neg_category: Optional[torch.Tensor], neg_gen_label: Optional[torch.Tensor],
              neg_valid: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
         """One step: EMA update, InfoNCE (+ head) on the queue before this step, enqueue.
 
-        No host synchronisation: masks are applied arithmetically, and pool rows
+        ``inputs`` are the anchors' and positives' views; ``neg`` the prepared pool
+        patches. No host synchronisation: masks are applied arithmetically, and pool rows
         without a patch (``neg_valid == 0``) enter the queue as empty slots.
         """
         self.update_momentum()
-        anchor, positive, has_pos = self._views(views, num_pos)
+        anchor, positive = inputs[0], inputs[1]
         b = anchor.shape[0]
         use_pool = self.enqueue_pool and neg is not None
         if use_pool:
@@ -291,9 +271,7 @@ class DiffusionPrintPretrainer(BaseModel):
         online, momentum = self.encoders()
         proj = online(anchor)  # autocast (if the optim wrapper's) applies to the encoders
         with torch.no_grad():
-            inputs = torch.cat([positive, self.prepare(neg, augment=False)]) if use_pool \
-                else positive
-            keys = momentum(inputs)
+            keys = momentum(torch.cat([positive, neg]) if use_pool else positive)
         with torch.autocast(anchor.device.type, enabled=False):  # loss and queue in fp32
             return self._loss(proj.float(), keys.float(), b, has_pos, category, gen_label,
                               use_pool, neg_category, neg_gen_label, neg_valid)

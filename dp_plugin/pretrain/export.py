@@ -23,6 +23,15 @@ def dncnn_architecture(state_dict: Dict[str, torch.Tensor]) -> dict:
     return dict(type='DnCNN', **arch)
 
 
+def input_highpass_of(cfg: Optional[Config]) -> Union[None, float, dict]:
+    """The input filter a pretraining config trained with: ``model.data_preprocessor.
+    input_highpass``, or ``model.input_highpass`` in configs written before the views moved
+    to the data preprocessor (old checkpoints carry those)."""
+    model = cfg.get('model', {}) if cfg is not None else {}
+    preprocessor = model.get('data_preprocessor') or {}
+    return preprocessor.get('input_highpass', model.get('input_highpass'))
+
+
 def encoder_from_checkpoint(path: str, which: str = 'online'
                             ) -> Tuple[Dict[str, torch.Tensor], Optional[Config], str]:
     """The DnCNN state_dict of a pretraining checkpoint, its config and run name.
@@ -32,7 +41,7 @@ def encoder_from_checkpoint(path: str, which: str = 'online'
     Any other file goes through the modality loader
     (:func:`dp_plugin.modalities.checkpoint_formats.load_dncnn_state_dict`); for the
     authors' training checkpoint the returned config holds the input filter recorded
-    in its ``args`` (``model.input_highpass``), so the export keeps it.
+    in its ``args`` (``model.data_preprocessor.input_highpass``), so the export keeps it.
     """
     if which not in PREFIXES:
         raise ValueError(f'which must be one of {sorted(PREFIXES)}, got {which!r}')
@@ -50,7 +59,8 @@ def encoder_from_checkpoint(path: str, which: str = 'online'
     from dp_plugin.modalities.dncnn import DnCNN
     spec = authors_input_filter_of(path)
     enc = load_dncnn_state_dict(path, DnCNN(), input_filter=spec)
-    return enc, (Config(dict(model=dict(input_highpass=spec))) if spec else None), ''
+    cfg = Config(dict(model=dict(data_preprocessor=dict(input_highpass=spec))))
+    return enc, (cfg if spec else None), ''
 
 
 def export_backbone(checkpoint: str, out: str, config: Optional[str] = None,
@@ -66,9 +76,8 @@ def export_backbone(checkpoint: str, out: str, config: Optional[str] = None,
     if config:
         cfg = Config.fromfile(config)
     if cfg is not None:
-        model = cfg.get('model', {})
         if input_highpass is None:
-            input_highpass = model.get('input_highpass')
+            input_highpass = input_highpass_of(cfg)
         if generators is None:
             ds = cfg.get('train_dataloader', {}).get('dataset', {})
             generators = list(ds.get('generators') or [])

@@ -24,10 +24,10 @@ def load_frozen_encoder(path: str, random_init: bool = False, seed: int = 0) -> 
         state = read_weights(path, 'a dp_plugin export (.safetensors)', 'a DnCNN export')[0]
         highpass = meta.get('input_highpass')
     else:
-        from .export import dncnn_architecture, encoder_from_checkpoint
+        from .export import dncnn_architecture, encoder_from_checkpoint, input_highpass_of
         state, cfg, _ = encoder_from_checkpoint(path)
         arch = {k: v for k, v in dncnn_architecture(state).items() if k != 'type'}
-        highpass = cfg.get('model', {}).get('input_highpass') if cfg is not None else None
+        highpass = input_highpass_of(cfg)
     if random_init:
         torch.manual_seed(seed)
     dncnn = DnCNN(**arch)
