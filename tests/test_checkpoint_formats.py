@@ -11,20 +11,7 @@ from mmengine.logging import HistoryBuffer
 from dp_plugin.modalities import DiffusionPrint, DnCNN, NoisePrintPP
 from dp_plugin.modalities.checkpoint_formats import (CheckpointFormatError, load_dncnn_state_dict,
                                                      read_export_metadata, save_modality_export)
-
-
-def random_dncnn(out_channels=64, depth=17, width=64, seed=0):
-    """A DnCNN with non-trivial weights and BN statistics."""
-    torch.manual_seed(seed)
-    net = DnCNN(3, out_channels, depth=depth, width=width)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.1)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(0, 0.1)
-            m.num_batches_tracked.fill_(1000)
-    return net
+from _helpers import random_dncnn
 
 
 def prefixed(sd, prefix):
