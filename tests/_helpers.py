@@ -95,8 +95,10 @@ def unit_vectors(*shape: int, seed: int):
 
 
 def load_tool(name: str) -> ModuleType:
-    """Import ``tools/<name>.py`` by path (tools are scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, 'tools', f'{name}.py'))
+    """Import ``tools/<name>.py`` by path (tools are scripts, not a package); ``name`` may
+    name a subfolder (``'convert/trufor_to_dp'``). The module is not put in ``sys.modules``."""
+    spec = importlib.util.spec_from_file_location(osp.basename(name),
+                                                  osp.join(REPO, 'tools', f'{name}.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

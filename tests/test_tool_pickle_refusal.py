@@ -1,6 +1,5 @@
 """The pretraining tools refuse code-carrying or corrupt checkpoints with one line, exit 2,
 and nothing executed (issue 15, item 13), as dp-localize does."""
-import importlib.util
 import os
 import os.path as osp
 
@@ -9,15 +8,7 @@ import torch
 
 from dp_plugin.modalities import DnCNN
 from pretrain_synth import make_patch_set, one_thread  # noqa: F401 (autouse)
-
-TOOLS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools')
-
-
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(f'_tool_{name}', osp.join(TOOLS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from _helpers import load_tool
 
 
 class _Exploit:
@@ -43,7 +34,7 @@ def test_tools_refuse_code_carrying_pickles_in_one_line(tool, tmp_path, capsys, 
     state = {f'online.encoder.{k}': v for k, v in net.state_dict().items()}
     torch.save({'state_dict': state, 'meta': {}, 'x': _Exploit(marker)}, evil)
     second = str(tmp_path / 'out.safetensors') if tool == 'export_backbone' else patch_set
-    assert _tool(tool).main([evil, second]) == 2
+    assert load_tool(tool).main([evil, second]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith('error: '), err
     assert evil in err[0] and 'refused to unpickle' in err[0] and 'system' in err[0]
@@ -54,6 +45,6 @@ def test_tools_refuse_code_carrying_pickles_in_one_line(tool, tmp_path, capsys, 
         head = f.read(300)
     with open(evil, 'wb') as f:
         f.write(head)
-    assert _tool(tool).main([evil, second]) == 2
+    assert load_tool(tool).main([evil, second]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and 'not a readable PyTorch checkpoint' in err[0], err
