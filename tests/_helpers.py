@@ -102,3 +102,15 @@ def load_tool(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+class ShellExploit:
+    """Pickled, it unpickles into ``os.system('touch MARKER')``: a checkpoint carrying it
+    must be refused, and ``marker`` must not exist afterwards."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        return os.system, (f'touch {self.marker}',)
