@@ -32,6 +32,7 @@ MODELS = {
     'b0': dict(embed_dims=32, num_layers=[2, 2, 2, 2], channels=256),
 }
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.append(osp.join(REPO, 'tests'))  # _helpers: the tests' tiny model, shared
 #: Project configs benchmarked with random weights (modality checkpoints dropped).
 CONFIG_MODELS = {
     'trufor': ('configs/trufor/trufor_mit-b0-tiny_phase3_diffusionprint-simple_sim-64x64.py',
@@ -39,41 +40,18 @@ CONFIG_MODELS = {
     'mmfusion': ('configs/mmfusion/mmfusion-early_tiny_dp_sim-64x64_phase2.py', ''),
 }
 
-CONFIG = """
-default_scope = 'dp_plugin'
-custom_imports = dict(imports=['dp_plugin'], allow_failed_imports=False)
-model = dict(
-    type='EncoderDecoder',
-    data_preprocessor=dict(type='SegDataPreProcessor', mean=None, std=None, bgr_to_rgb=True),
-    backbone=dict(type='MixVisionTransformer', embed_dims={embed_dims},
-                  num_layers={num_layers}),
-    decode_head=dict(type='SegformerHead', in_channels={in_channels},
-                     in_index=[0, 1, 2, 3], channels={channels}, num_classes=2,
-                     loss_decode=dict(type='CrossEntropyLoss')),
-    test_cfg=dict(mode='whole'))
-"""
-
-
 def make_model(name: str, folder: str):
     """Write the config and a random-weight checkpoint of a named benchmark model."""
-    import torch
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
-    from dp_plugin.registry import MODELS as REGISTRY
+    from _helpers import save_random_model, tiny_segformer_config
     config = osp.join(folder, f'{name}.py')
     with open(config, 'w') as fh:
         if name in CONFIG_MODELS:
             base, override = CONFIG_MODELS[name]
             fh.write(f"_base_ = [{osp.join(REPO, base)!r}]\n{override}\n")
-        else:  # MiT's default num_heads (1, 2, 4, 8) set the widths
-            spec = MODELS[name]
-            dims = spec['embed_dims']
-            fh.write(CONFIG.format(in_channels=[dims, dims * 2, dims * 4, dims * 8], **spec))
-    init_default_scope('dp_plugin')
-    model = REGISTRY.build(Config.fromfile(config).model)
+        else:
+            fh.write(tiny_segformer_config(**MODELS[name]))
     checkpoint = osp.join(folder, f'{name}.pth')
-    torch.save(model.state_dict(), checkpoint)
+    model = save_random_model(config, checkpoint)
     params = sum(p.numel() for p in model.parameters())
     return config, checkpoint, params
 

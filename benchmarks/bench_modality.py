@@ -29,10 +29,13 @@ import time
 import torch
 import torch.nn as nn
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+sys.path.append(os.path.join(REPO, 'tests'))  # _helpers, shared with tests/test_bf16.py
 
 from dp_plugin.modalities import DiffusionPrint  # noqa: E402
 from dp_plugin.modalities.fast_dncnn import native_bf16  # noqa: E402
+from _helpers import trained_bn  # noqa: E402  (realistic BN statistics: folding is no no-op)
 
 
 def conv_flops_per_pixel(net: nn.Module) -> int:
@@ -41,22 +44,10 @@ def conv_flops_per_pixel(net: nn.Module) -> int:
                for m in net.modules() if isinstance(m, nn.Conv2d))
 
 
-def trained_like(modality: DiffusionPrint) -> DiffusionPrint:
-    """Realistic BN statistics (folding must not be a no-op)."""
-    torch.manual_seed(0)
-    for m in modality.dncnn.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.1)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(0, 0.1)
-    return modality
-
-
 def child_tiled_run(size: int, tile: int, threads: int) -> None:
     """Child-process body: one tiled forward on a size x size image."""
     torch.set_num_threads(threads)
-    modality = trained_like(DiffusionPrint(tile_size=tile))
+    modality = trained_bn(DiffusionPrint(tile_size=tile))
     x = torch.rand(1, 3, size, size)
     t0 = time.perf_counter()
     out = modality(x)
@@ -87,7 +78,7 @@ def main() -> None:
         return
 
     torch.set_num_threads(args.threads)
-    modality = trained_like(DiffusionPrint())
+    modality = trained_bn(DiffusionPrint())
     naive = nn.Sequential(*[m for m in modality.dncnn]).eval()  # same weights, NCHW
     flops_px = conv_flops_per_pixel(modality.dncnn)
     pixels = args.batch * args.size ** 2

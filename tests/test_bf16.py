@@ -4,34 +4,22 @@ import os
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 from mmengine.config import Config
 
 from dp_plugin.apis.inference import Localizer
 from dp_plugin.modalities import DiffusionPrint, NoisePrintPP
 from dp_plugin.modalities import fast_dncnn
 from dp_plugin.modalities.fast_dncnn import native_bf16
+from _helpers import trained_bn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 needs_bf16 = pytest.mark.skipif(not native_bf16(torch.device('cpu')),
                                 reason='CPU without AVX512-BF16 / AMX')
 
 
-def _trained_like(modality):
-    """Non-trivial BN statistics, so folding and rounding both matter."""
-    torch.manual_seed(0)
-    for m in modality.dncnn.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.1)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(0, 0.1)
-    return modality
-
-
 @needs_bf16
 def test_bf16_map_close_to_fp32_and_returned_in_fp32():
-    fp32 = _trained_like(DiffusionPrint(depth=17, width=16, out_channels=8))
+    fp32 = trained_bn(DiffusionPrint(depth=17, width=16, out_channels=8))
     bf16 = DiffusionPrint(depth=17, width=16, out_channels=8, precision='bf16')
     bf16.load_state_dict(fp32.state_dict())
     x = torch.rand(2, 3, 40, 36)
@@ -48,7 +36,7 @@ def test_bf16_map_close_to_fp32_and_returned_in_fp32():
 
 @needs_bf16
 def test_precision_can_be_switched_and_rebuilds_the_folded_copy():
-    m = _trained_like(NoisePrintPP(precision='fp32'))
+    m = trained_bn(NoisePrintPP(precision='fp32'))
     x = torch.rand(1, 3, 24, 24)
     ref = m(x)
     m.precision = 'bf16'
@@ -64,7 +52,7 @@ def test_precision_can_be_switched_and_rebuilds_the_folded_copy():
 
 def test_bf16_without_native_support_warns_and_runs_fp32(monkeypatch):
     monkeypatch.setattr(fast_dncnn, 'native_bf16', lambda device: False)
-    fp32 = _trained_like(DiffusionPrint(depth=4, width=8, out_channels=4))
+    fp32 = trained_bn(DiffusionPrint(depth=4, width=8, out_channels=4))
     bf16 = DiffusionPrint(depth=4, width=8, out_channels=4, precision='bf16')
     bf16.load_state_dict(fp32.state_dict())
     x = torch.rand(1, 3, 20, 20)

@@ -1,6 +1,5 @@
 """The multi-seed claims check (tools/check_claims.py): the decision rule and the table,
 on fake results (no training)."""
-import importlib.util
 import json
 import math
 import os.path as osp
@@ -8,19 +7,13 @@ import sys
 
 import pytest
 
+from _helpers import load_tool
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def _check_claims():
-    spec = importlib.util.spec_from_file_location('check_claims',
-                                                  osp.join(REPO, 'tools', 'check_claims.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_decision_rule_needs_a_gap_over_twice_the_pooled_std():
-    cc = _check_claims()
+    cc = load_tool('check_claims')
     # std 2 and 1: pooled sqrt((2 * 4 + 2 * 1) / 4) = sqrt(2.5); gap 11 > 2 * 1.58
     result = cc.decide([80, 82, 84], [70, 71, 72], tie=1.0)
     assert result.gap == pytest.approx(11)
@@ -38,7 +31,7 @@ def test_decision_rule_needs_a_gap_over_twice_the_pooled_std():
 
 
 def test_one_seed_uses_the_tie_rule_and_says_so():
-    cc = _check_claims()
+    cc = load_tool('check_claims')
     assert cc.decide([75.0], [74.5], tie=1.0).verdict == 'tie (one seed: no std; |gap| < 1)'
     one = cc.decide([75.0], [70.0], tie=1.0)
     assert one.threshold is None and one.verdict == 'agrees (one seed: no std)'
@@ -57,7 +50,7 @@ def test_three_seed_table_from_fake_results(tmp_path, monkeypatch, capsys):
     """Seed 0 is read from the demo's own results, seeds 1 and 2 from claims/seed{s}/;
     nothing is trained (the demo's data are absent, so every training step is
     unavailable and the finished ones are skipped)."""
-    cc = _check_claims()
+    cc = load_tool('check_claims')
     out = tmp_path / 'demo_out'
     probe = {0: 'results/linear_probe.json', 1: 'claims/seed1/demo_default/linear_probe.json',
              2: 'claims/seed2/demo_default/linear_probe.json'}
@@ -114,7 +107,7 @@ def test_three_seed_table_from_fake_results(tmp_path, monkeypatch, capsys):
 
 
 def test_missing_seeds_are_shown_and_counted(tmp_path):
-    cc = _check_claims()
+    cc = load_tool('check_claims')
     claim = next(c for c in cc.CLAIMS if c.key == 'cls_head')
     lines, record = cc.claims_report(
         [claim], {'cls_head': {'generator head': {0: 75.0, 1: 77.0, 2: 76.0},
@@ -128,7 +121,7 @@ def test_missing_seeds_are_shown_and_counted(tmp_path):
 
 
 def test_no_train_only_reads_what_exists(tmp_path, monkeypatch, capsys):
-    cc = _check_claims()
+    cc = load_tool('check_claims')
     out = tmp_path / 'demo_out'
     (out / 'data' / 'pretrain_patches').mkdir(parents=True)  # a training could start
     _write(out / 'results' / 'linear_probe.json', dict(overall=0.8))
@@ -143,9 +136,7 @@ def test_no_train_only_reads_what_exists(tmp_path, monkeypatch, capsys):
 
 
 def test_demo_report_shows_its_one_seed_table_and_a_multi_seed_one(tmp_path):
-    spec = importlib.util.spec_from_file_location('demo', osp.join(REPO, 'tools', 'demo.py'))
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    demo = load_tool('demo')
     from demo_lib import StepRunner
     plan = demo.Plan(str(tmp_path), noiseprint='')
     results = tmp_path / 'results'

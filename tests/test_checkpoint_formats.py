@@ -11,20 +11,7 @@ from mmengine.logging import HistoryBuffer
 from dp_plugin.modalities import DiffusionPrint, DnCNN, NoisePrintPP
 from dp_plugin.modalities.checkpoint_formats import (CheckpointFormatError, load_dncnn_state_dict,
                                                      read_export_metadata, save_modality_export)
-
-
-def random_dncnn(out_channels=64, depth=17, width=64, seed=0):
-    """A DnCNN with non-trivial weights and BN statistics."""
-    torch.manual_seed(seed)
-    net = DnCNN(3, out_channels, depth=depth, width=width)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.1)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(0, 0.1)
-            m.num_batches_tracked.fill_(1000)
-    return net
+from _helpers import random_dncnn, ShellExploit
 
 
 def prefixed(sd, prefix):
@@ -189,20 +176,10 @@ def test_corrupted_files_are_refused(tmp_path, dp_net):
             DiffusionPrint(checkpoint=str(tmp_path / name))
 
 
-class _Exploit:
-    """Unpickling this would run a shell command."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f'touch {self.marker}',)
-
-
 def test_pickle_with_code_is_refused(tmp_path, dp_net):
     marker = tmp_path / 'pwned'
     path = str(tmp_path / 'evil.pth')
-    torch.save({'network': dp_net.state_dict(), 'x': _Exploit(marker)}, path)
+    torch.save({'network': dp_net.state_dict(), 'x': ShellExploit(marker)}, path)
     with pytest.raises(CheckpointFormatError, match='refused to unpickle') as err:
         DiffusionPrint(checkpoint=path)
     assert 'evil.pth' in str(err.value) and 'system' in str(err.value)

@@ -5,7 +5,6 @@ TruFor/MMFusion converters, the DnCNN export and the linear probe -- refuses a p
 would run code with the same :class:`CheckpointFormatError` (file, expected, found) and
 nothing in the pickle runs (a marker file stays absent).
 """
-import importlib.util
 import os
 import os.path as osp
 
@@ -22,26 +21,9 @@ from dp_plugin.models.converters.mit_keys import load_mit_checkpoint
 from dp_plugin.pretrain.export import dncnn_architecture, encoder_from_checkpoint
 from dp_plugin.pretrain.linear_probe import load_frozen_encoder
 from dp_plugin.utils.checkpoint_reader import CheckpointFormatError, read_weights
+from _helpers import load_tool, ShellExploit
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-class _Exploit:
-    """Unpickling this would run a shell command."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f'touch {self.marker}',)
-
-
-def _tool(path):
-    spec = importlib.util.spec_from_file_location('_tool_' + osp.basename(path)[:-3],
-                                                  osp.join(ROOT, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 ENTRY_POINTS = {
@@ -61,7 +43,7 @@ def test_every_entry_point_refuses_code_carrying_pickles_alike(entry, tmp_path):
     evil = str(tmp_path / 'evil.pth')
     net = DnCNN(3, 8, depth=3, width=4)
     state = {f'online.encoder.{k}': v for k, v in net.state_dict().items()}
-    torch.save({'state_dict': state, 'network': net.state_dict(), 'x': _Exploit(marker)}, evil)
+    torch.save({'state_dict': state, 'network': net.state_dict(), 'x': ShellExploit(marker)}, evil)
     with pytest.raises(CheckpointFormatError) as err:
         ENTRY_POINTS[entry](evil)
     assert type(err.value) is CheckpointFormatError
@@ -75,12 +57,12 @@ def test_every_entry_point_refuses_code_carrying_pickles_alike(entry, tmp_path):
 def test_converter_clis_print_the_refusal_in_one_line(tmp_path):
     marker = tmp_path / 'pwned'
     evil, out = str(tmp_path / 'evil.pth'), tmp_path / 'out.pth'
-    torch.save({'state_dict': {'a': torch.zeros(1)}, 'x': _Exploit(marker)}, evil)
-    for tool, call in (('tools/convert/trufor_to_dp.py', lambda m: m.convert(evil, str(out))),
-                       ('tools/convert/mmfusion_to_dp.py', lambda m: m.convert(evil, str(out))),
-                       ('tools/convert/mmfusion_to_dp.py', lambda m: m.reverse(evil, str(out)))):
+    torch.save({'state_dict': {'a': torch.zeros(1)}, 'x': ShellExploit(marker)}, evil)
+    for tool, call in (('convert/trufor_to_dp', lambda m: m.convert(evil, str(out))),
+                       ('convert/mmfusion_to_dp', lambda m: m.convert(evil, str(out))),
+                       ('convert/mmfusion_to_dp', lambda m: m.reverse(evil, str(out)))):
         with pytest.raises(SystemExit) as err:
-            call(_tool(tool))
+            call(load_tool(tool))
         text = str(err.value.code)
         assert len(text.splitlines()) == 1 and text.startswith(f'error: {evil}: ')
         assert 'refused to unpickle it' in text, text

@@ -1,4 +1,3 @@
-import importlib.util
 import io
 import json
 import os.path as osp
@@ -10,6 +9,7 @@ from PIL import Image
 
 from demo_lib import (Action, Step, StepFailed, StepRunner, f1_table, flat_table,  # tools/
                       qualitative_grid, step_table)
+from _helpers import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -80,10 +80,7 @@ def test_check_claims_reads_the_demo_results(tmp_path, monkeypatch):
         per_image = [dict(generator='simnn', mask_type='segm', label=1, f1=f1_seen),
                      dict(generator='simps', mask_type='segm', label=1, f1=f1_held)]
         (results / f'lite_{short}_per_image.json').write_text(json.dumps(per_image))
-    spec = importlib.util.spec_from_file_location('check_claims',
-                                                  osp.join(REPO, 'tools', 'check_claims.py'))
-    check_claims = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(check_claims)
+    check_claims = load_tool('check_claims')
     monkeypatch.chdir(REPO)  # main() works from the repository root; restored afterwards
     monkeypatch.setattr(sys, 'argv', ['check_claims.py', '--demo-out', str(tmp_path),
                                       '--only', 'localization', 'unseen_generator'])
@@ -152,15 +149,8 @@ def test_run_parallel_finishes_the_others_before_raising(tmp_path):
     assert not never.exists()
 
 
-def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_demo_plan_counts_its_steps_and_all_forged_reference(tmp_path):
-    demo = _load_tool('demo')
+    demo = load_tool('demo')
     for claims in (True, False):
         plan = demo.Plan(str(tmp_path / 'out'), claims=claims)
         steps = [step for stage in plan.stages() for step in stage()]

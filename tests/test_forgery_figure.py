@@ -4,7 +4,6 @@ dp-localize's overlay figure, ``ForgeryHeatmapHook`` (``tools/test.py --show-dir
 demo's qualitative grid all draw the map in ``RdBu_r`` on [0, 1] with a colour bar. The
 expected colours are taken from matplotlib's ``RdBu_r`` here, not from the renderer.
 """
-import importlib.util
 import io
 import os
 import os.path as osp
@@ -15,6 +14,8 @@ import matplotlib
 import numpy as np
 import torch
 from PIL import Image
+
+from _helpers import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RDBU = (matplotlib.colormaps['RdBu_r']([0.0, 0.25, 0.75, 1.0])[:, :3] * 255).round()
@@ -73,10 +74,7 @@ def test_show_dir_hook_uses_the_convention_and_keeps_the_caption(tmp_path):
 
 
 def test_demo_grid_uses_the_convention(tmp_path):
-    spec = importlib.util.spec_from_file_location('demo_lib', osp.join(REPO, 'tools',
-                                                                       'demo_lib.py'))
-    demo_lib = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo_lib)
+    demo_lib = load_tool('demo_lib')
     image, npz = tmp_path / 'img.png', tmp_path / 'img.png.npz'
     Image.fromarray(np.full((60, 80, 3), 128, np.uint8)).save(image)
     np.savez(npz, map=_halves())

@@ -21,22 +21,13 @@ from dp_plugin.apis.inference import Localizer, load_state_dict_safely, output_f
 from dp_plugin.apis.localize_cli import main
 from dp_plugin.apis.localize_inputs import display_name
 from dp_plugin.registry import MODELS
+from _helpers import TINY_CONFIG as TINY_SEGMENTOR, save_random_model
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-TINY_CONFIG = """
-default_scope = 'dp_plugin'
-custom_imports = dict(imports=['dp_plugin'], allow_failed_imports=False)
-model = dict(
-    type='EncoderDecoder',
-    data_preprocessor=dict(type='SegDataPreProcessor', mean=None, std=None, bgr_to_rgb=True),
-    backbone=dict(type='MixVisionTransformer', embed_dims=8, num_layers=[1, 1, 1, 1]),
-    decode_head=dict(type='SegformerHead', in_channels=[8, 16, 32, 64], in_index=[0, 1, 2, 3],
-                     channels=16, num_classes=2, loss_decode=dict(type='CrossEntropyLoss')),
-    test_cfg=dict(mode='whole'))
-test_pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
-                 dict(type='PackSegInputs')]
-"""
+TINY_CONFIG = TINY_SEGMENTOR + (  # + a pipeline that reads ground-truth masks
+    "test_pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),\n"
+    "                 dict(type='PackSegInputs')]\n")
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -54,11 +45,8 @@ def tiny_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp('model')
     config = folder / 'config.py'
     config.write_text(TINY_CONFIG)
-    init_default_scope('dp_plugin')
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(str(config)).model)
     checkpoint = folder / 'model.pth'
-    torch.save(model.state_dict(), checkpoint)
+    save_random_model(str(config), str(checkpoint))
     return str(config), str(checkpoint)
 
 

@@ -1,6 +1,5 @@
 """tools/make_inpaintings.py with a tiny randomly-initialised diffusers inpainting pipeline
 built from config (no weights, no network)."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -10,18 +9,10 @@ import pytest
 from PIL import Image
 
 from dp_plugin.simulate.writers import single_thread
+from _helpers import load_tool
 
 diffusers = pytest.importorskip('diffusers')
 transformers = pytest.importorskip('transformers')
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location('make_inpaintings', osp.join(ROOT, 'tools', 'make_inpaintings.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _tiny_pipeline(path: str) -> None:
@@ -71,7 +62,7 @@ def test_make_inpaintings_writes_a_valid_resumable_manifest(tmp_path):
     args = ['--out', out, '--real', str(tmp_path / 'real'), '--generator', f'ga={model}',
             '--generator', f'gb={model}', '--generated', f"ga={tmp_path / 'gen_a'}", '--size', '32',
             '--steps', '2', '--device', 'cpu', '--dtype', 'float32', '--no-progress']
-    tool = _tool()
+    tool = load_tool('make_inpaintings')
     first = tool.main(args)
     assert first['written'] == 2 * 2 + 1
     assert len(first['failed']) == 2 and all('broken.jpg' in f for f in first['failed'])  # reported, went on
@@ -108,6 +99,6 @@ def test_make_inpaintings_never_resolves_hub_ids_without_permission(tmp_path):
     (tmp_path / 'real').mkdir()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / 'real' / 'a.png')
     with pytest.raises(SystemExit, match='not a local model folder'):
-        _tool().main(['--out', str(tmp_path / 'o'), '--real', str(tmp_path / 'real'), '--generator',
+        load_tool('make_inpaintings').main(['--out', str(tmp_path / 'o'), '--real', str(tmp_path / 'real'), '--generator',
                       'sd2=stabilityai/stable-diffusion-2-inpainting', '--size', '32', '--device', 'cpu',
                       '--no-progress'])

@@ -15,7 +15,7 @@ from dp_plugin import build_modality
 from dp_plugin.modalities import SRM, Bayar, DiffusionPrint, NoisePrintPP
 from dp_plugin.modalities.srm import srm_kernels
 from dp_plugin.registry import MODELS
-from test_checkpoint_formats import random_dncnn
+from _helpers import random_dncnn
 
 
 def trained_like(modality):

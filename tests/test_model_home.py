@@ -2,7 +2,6 @@
 DiffusionPrint weights of the configs (issue 14), never the working directory (issue 15
 item 9: a planted ``demo_out/models/lite_dp/config.py`` must not run)."""
 import glob
-import importlib.util
 import os
 import os.path as osp
 import re
@@ -11,26 +10,13 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from PIL import Image
 
 from dp_plugin.apis.localize_cli import main
-from dp_plugin.registry import MODELS
 from dp_plugin.utils import model_home
+from _helpers import TINY_CONFIG, load_tool, save_random_model
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-TINY_CONFIG = """
-default_scope = 'dp_plugin'
-custom_imports = dict(imports=['dp_plugin'], allow_failed_imports=False)
-model = dict(
-    type='EncoderDecoder',
-    data_preprocessor=dict(type='SegDataPreProcessor', mean=None, std=None, bgr_to_rgb=True),
-    backbone=dict(type='MixVisionTransformer', embed_dims=8, num_layers=[1, 1, 1, 1]),
-    decode_head=dict(type='SegformerHead', in_channels=[8, 16, 32, 64], in_index=[0, 1, 2, 3],
-                     channels=16, num_classes=2, loss_decode=dict(type='CrossEntropyLoss')),
-    test_cfg=dict(mode='whole'))
-"""
 
 
 @pytest.fixture
@@ -45,11 +31,8 @@ def tiny_model(tmp_path):
     config = tmp_path / 'trained' / 'config.py'
     config.parent.mkdir()
     config.write_text(TINY_CONFIG)
-    init_default_scope('dp_plugin')
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(str(config)).model)
     checkpoint = config.parent / 'best_mIoU_iter_2.pth'
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
+    save_random_model(str(config), str(checkpoint), wrap=True)
     return str(config), str(checkpoint)
 
 
@@ -157,15 +140,8 @@ def test_config_default_without_the_env_var_expands_to_the_user_cache(tmp_path, 
         DiffusionPrint(checkpoint=checkpoint, depth=2, width=4, out_channels=4)
 
 
-def _load_demo():
-    spec = importlib.util.spec_from_file_location('demo', osp.join(REPO, 'tools', 'demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_demo_installs_its_dp_model_and_export_in_the_model_home(tmp_path, home, tiny_model):
-    demo = _load_demo()
+    demo = load_tool('demo')
     plan = demo.Plan(str(tmp_path / 'demo_out'), claims=False, noiseprint='')
     config, checkpoint = tiny_model
     work = plan.lite_work('DP')

@@ -16,11 +16,7 @@ from dp_plugin.pretrain.augment import random_flips
 from dp_plugin.pretrain.diffusion_print_pretrainer import DiffusionPrintPretrainer
 from dp_plugin.pretrain.losses import hard_negative_info_nce, in_batch_logits
 from pretrain_synth import loss_of, one_thread  # noqa: F401 (autouse)
-
-
-def _unit(*shape, seed):
-    g = torch.Generator().manual_seed(seed)
-    return F.normalize(torch.randn(*shape, generator=g), dim=-1)
+from _helpers import unit_vectors as _unit
 
 
 def _theirs(q, k, bank, bank_cat, cat, topk, tau):

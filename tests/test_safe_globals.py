@@ -14,6 +14,7 @@ from mmengine.runner import CheckpointLoader, Runner, load_checkpoint
 from torch.utils.data import Dataset
 
 import dp_plugin  # noqa: F401  (registers the allow-list)
+from _helpers import ShellExploit
 
 
 class _TinyModel(BaseModel):
@@ -77,15 +78,6 @@ def test_real_runner_checkpoint_loads_and_resumes(tmp_path):
     assert resumed.message_hub.get_scalar('train/loss').mean() >= 0
 
 
-class _ShellExploit:
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f'touch {self.marker}',)
-
-
 class _GetattrExploit:
     """Abuses the (restricted) getattr name to reach something other than a method."""
 
@@ -102,7 +94,7 @@ class _NumpyGetattrExploit:
 def test_malicious_pickles_are_still_refused(tmp_path):
     marker = tmp_path / 'pwned'
     evil = str(tmp_path / 'evil.pth')
-    torch.save({'state_dict': {'w': torch.ones(1)}, 'meta': _ShellExploit(marker)}, evil)
+    torch.save({'state_dict': {'w': torch.ones(1)}, 'meta': ShellExploit(marker)}, evil)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(evil, map_location='cpu')
     with pytest.raises(pickle.UnpicklingError):

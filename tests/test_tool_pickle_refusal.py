@@ -1,7 +1,5 @@
 """The pretraining tools refuse code-carrying or corrupt checkpoints with one line, exit 2,
 and nothing executed (issue 15, item 13), as dp-localize does."""
-import importlib.util
-import os
 import os.path as osp
 
 import pytest
@@ -9,25 +7,7 @@ import torch
 
 from dp_plugin.modalities import DnCNN
 from pretrain_synth import make_patch_set, one_thread  # noqa: F401 (autouse)
-
-TOOLS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools')
-
-
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(f'_tool_{name}', osp.join(TOOLS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-class _Exploit:
-    """Unpickling this would run a shell command."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f'touch {self.marker}',)
+from _helpers import load_tool, ShellExploit
 
 
 @pytest.fixture(scope='module')
@@ -41,9 +21,9 @@ def test_tools_refuse_code_carrying_pickles_in_one_line(tool, tmp_path, capsys, 
     evil = str(tmp_path / 'epoch_1.pth')
     net = DnCNN(3, 8, depth=3, width=4)
     state = {f'online.encoder.{k}': v for k, v in net.state_dict().items()}
-    torch.save({'state_dict': state, 'meta': {}, 'x': _Exploit(marker)}, evil)
+    torch.save({'state_dict': state, 'meta': {}, 'x': ShellExploit(marker)}, evil)
     second = str(tmp_path / 'out.safetensors') if tool == 'export_backbone' else patch_set
-    assert _tool(tool).main([evil, second]) == 2
+    assert load_tool(tool).main([evil, second]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith('error: '), err
     assert evil in err[0] and 'refused to unpickle' in err[0] and 'system' in err[0]
@@ -54,6 +34,6 @@ def test_tools_refuse_code_carrying_pickles_in_one_line(tool, tmp_path, capsys, 
         head = f.read(300)
     with open(evil, 'wb') as f:
         f.write(head)
-    assert _tool(tool).main([evil, second]) == 2
+    assert load_tool(tool).main([evil, second]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and 'not a readable PyTorch checkpoint' in err[0], err

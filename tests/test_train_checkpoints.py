@@ -6,7 +6,6 @@ is complete, temporary files of killed writers swept at start, and ``--resume`` 
 back to the newest complete checkpoint. Runs are the tiny SRM Lite Baseline on 32 px
 crops, a few iterations, a checkpoint every iteration.
 """
-import importlib.util
 import os
 import os.path as osp
 import re
@@ -23,6 +22,7 @@ from mmengine.runner import Runner
 import dp_plugin  # noqa: F401  (allow-lists runner checkpoints for weights-only loading)
 import fast_runner  # noqa: F401  (no yapf formatting of configs)
 from tgif_fixture import make_tgif_fixture
+from _helpers import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY = osp.join(REPO, 'configs', 'lite_baseline', 'lite-baseline_mit-b0-tiny_srm_sim-128x128.py')
@@ -196,10 +196,7 @@ def test_resume_refuses_when_every_checkpoint_is_torn(data_root, two_checkpoints
     assert os.path.getsize(osp.join(work, 'iter_2.pth')) == len(blob) // 2
     assert not osp.exists(osp.join(work, 'iter_3.pth'))
     # tools/train.py prints it as one line and exits non-zero
-    spec = importlib.util.spec_from_file_location('_train_tool',
-                                                  osp.join(REPO, 'tools', 'train.py'))
-    train_tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_tool)
+    train_tool = load_tool('train')
     monkeypatch.setattr(sys, 'argv', ['train.py', TINY, '--work-dir', work, '--resume']
                         + _cli_options(data_root, 3))
     with pytest.raises(SystemExit) as exit_:

@@ -7,25 +7,15 @@ mlp.fc1,mlp.dwconv.dwconv,mlp.fc2}``/``norm{s}`` (+ ``extra_``), CMX ``FRMs``/``
 ``decode_head{,_conf}.{linear_c{1-4}.proj,linear_fuse.{0,1},linear_pred}``,
 ``detection.{0,3}`` and a 17-layer DnCNN under ``dncnn.``.
 """
-import importlib.util
-import os.path as osp
 
 import pytest
 import torch
 
 from dp_plugin.models.converters import native_to_upstream, upstream_to_native
 from dp_plugin.registry import MODELS
+from _helpers import load_tool
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY_MIT = dict(embed_dims=8, num_layers=[1, 1, 1, 1], num_heads=[1, 2, 5, 8])
-
-
-def _converter():
-    spec = importlib.util.spec_from_file_location(
-        'trufor_to_dp', osp.join(ROOT, 'tools', 'convert', 'trufor_to_dp.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _bn(prefix, c):
@@ -145,7 +135,7 @@ def test_upstream_checkpoint_converts_and_loads_strictly(tmp_path):
     up = random_state(upstream_shapes())
     src, dst = tmp_path / 'trufor.pth.tar', tmp_path / 'trufor_dp.pth'
     torch.save({'epoch': 3, 'state_dict': up}, src)
-    n = _converter().convert(str(src), str(dst))
+    n = load_tool('convert/trufor_to_dp').convert(str(src), str(dst))
     ckpt = torch.load(dst, weights_only=True)
     assert ckpt['meta']['epoch'] == 3
     model = MODELS.build(trufor_cfg())
@@ -162,7 +152,7 @@ def test_upstream_checkpoint_converts_and_loads_strictly(tmp_path):
     torch.testing.assert_close(sd['detection_head.mlp.3.weight'], up['detection.3.weight'])
     # and back: the reverse conversion reproduces the upstream file exactly
     back = tmp_path / 'back.pth.tar'
-    _converter().convert(str(dst), str(back), reverse=True)
+    load_tool('convert/trufor_to_dp').convert(str(dst), str(back), reverse=True)
     again = torch.load(back, weights_only=True)['state_dict']
     assert set(again) == set(up)
     assert all(torch.equal(again[k], up[k]) for k in up)  # bit-exact
@@ -185,7 +175,7 @@ def test_converter_reports_unknown_keys(tmp_path):
     src = tmp_path / 'bad.pth.tar'
     torch.save({'state_dict': up}, src)
     with pytest.raises(SystemExit, match='bad.pth.tar.*backbone.mystery'):
-        _converter().convert(str(src), str(tmp_path / 'out.pth'))
+        load_tool('convert/trufor_to_dp').convert(str(src), str(tmp_path / 'out.pth'))
     assert not (tmp_path / 'out.pth').exists()
     with pytest.raises(SystemExit, match='no such file'):
-        _converter().convert(str(tmp_path / 'missing.tar'), str(tmp_path / 'out.pth'))
+        load_tool('convert/trufor_to_dp').convert(str(tmp_path / 'missing.tar'), str(tmp_path / 'out.pth'))

@@ -2,10 +2,7 @@
 # the tiny phase-2 model (frozen), 100 iterations. Variants differ only in the modality/adapter line.
 _base_ = [
     '../_base_/models/trufor_phase3_tiny.py', '../_base_/datasets/tgif_sim_tiny64.py',
-    '../_base_/schedules/tiny_cpu.py', '../_base_/default_runtime.py'
+    '../_base_/schedules/tiny_cpu_phase3.py', '../_base_/default_runtime.py'
 ]
 model = dict(modality=dict(type='NoisePrintPP', tile_to_3=True, checkpoint='../shared/weights/noiseprint++/noiseprint++.th'), adapter=None)
 load_from = 'work_dirs/trufor_mit-b0-tiny_phase2_noiseprintpp_sim-64x64/iter_200.pth'
-param_scheduler = [dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=100, by_epoch=False)]
-train_cfg = dict(max_iters=100, val_interval=100)
-default_hooks = dict(checkpoint=dict(interval=100, save_best='det_bacc'))

@@ -1,9 +1,5 @@
-# TruFor phase 3 (confidence + detection) on top of phase 2; modality, adapter, backbone and
-# localization head frozen. Variants differ only in the modality/adapter line.
-_base_ = [
-    '../_base_/models/trufor_phase3.py', '../_base_/datasets/tgif_sim.py',
-    '../_base_/schedules/trufor_sgd.py', '../_base_/default_runtime.py'
-]
-model = dict(modality=dict(type='DiffusionPrint', checkpoint='{{$DP_PLUGIN_HOME:~/.cache/dp_plugin}}/diffusionprint.safetensors'), adapter='widen')
+# trufor_mit-b2_phase3_diffusionprint-simple_tgif-512x512.py with the 'widen' modality adapter,
+# on top of the 'widen' phase-2 checkpoint.
+_base_ = ['./trufor_mit-b2_phase3_diffusionprint-simple_tgif-512x512.py']
+model = dict(adapter='widen')
 load_from = 'work_dirs/trufor_mit-b2_phase2_diffusionprint-widen_tgif-512x512/epoch_100.pth'  # or its best_f1_epoch_*.pth
-default_hooks = dict(checkpoint=dict(save_best='det_bacc'))  # TruFor: avg_det_bacc

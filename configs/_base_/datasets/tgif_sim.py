@@ -36,13 +36,10 @@ val_dataloader = dict(
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='validation',
-                 generators=train_generators, mask_types=['segm'], pipeline=test_pipeline))
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
+    # the training generators' semantic masks, on the validation split
+    dataset=dict(train_dataloader['dataset'], split='validation', pipeline=test_pipeline))
+test_dataloader = dict(  # loaded as validation; every generator and mask type
+    val_dataloader,
     dataset=dict(type=dataset_type, data_root=data_root, split='testing', pipeline=test_pipeline))
 val_evaluator = dict(type='ForgeryLocalizationMetric')
 test_evaluator = dict(type='ForgeryLocalizationMetric')

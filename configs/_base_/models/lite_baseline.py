@@ -1,12 +1,12 @@
 # Lite Baseline (paper §5.1, §8): MiT-B2 RGB stream + residual CNN on a frozen modality,
 # per-scale concat + 1x1 conv + BN + ReLU, SegFormer All-MLP head. ~36 M parameters.
 # Children set `model.modality` (one line) and, for ImageNet weights, `model.rgb_pretrained`.
+# Preprocessor, head inputs and loss (TruFor's weights, Dice exponent 1 as MMFusion):
+# localization_segmentor.py.
+_base_ = ['./localization_segmentor.py']
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
     type='LiteBaseline',
-    data_preprocessor=dict(
-        type='SegDataPreProcessor', mean=None, std=None, bgr_to_rgb=True,
-        pad_val=0, seg_pad_val=255, size=(512, 512)),
     # modality=dict(type=...) is set by each config (one line).
     rgb_pretrained=None,  # local ImageNet MiT-B2 file (mmseg or SegFormer format)
     backbone=dict(
@@ -18,15 +18,4 @@ model = dict(
         type='ResidualForensicEncoder', channels=(64, 128, 320, 512),
         num_blocks=(2, 2, 2, 1), norm_cfg=norm_cfg),
     fusion_norm_cfg=norm_cfg,
-    decode_head=dict(
-        type='SegformerHead', in_channels=[64, 128, 320, 512], in_index=[0, 1, 2, 3],
-        channels=768, dropout_ratio=0.1, num_classes=2, norm_cfg=norm_cfg,
-        align_corners=False,
-        # TruFor's weights: 0.3 weighted CE (0.5 / 2.5) + 0.7 Dice; Dice exponent 1 as MMFusion
-        # (TruFor squares the denominator terms).
-        loss_decode=[
-            dict(type='ForgeryCrossEntropyLoss', class_weight=[0.5, 2.5], loss_weight=0.3),
-            dict(type='ForgeryDiceLoss', loss_weight=0.7, exponent=1),
-        ]),
-    train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
+    decode_head=dict(type='SegformerHead', channels=768, norm_cfg=norm_cfg))

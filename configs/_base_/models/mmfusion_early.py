@@ -2,12 +2,11 @@
 # Children set `model.modalities` (the list; DiffusionPrint, NoisePrintPP, SRM, Bayar in
 # any order) and, for ImageNet weights, `model.backbone.pretrained` (local mit_b2.pth).
 # Norm eps 1e-3 as MMFusion's initialisation sets it; the heads' fusion conv has no bias, as
-# upstream's SegFormerHead.
+# upstream's SegFormerHead. Preprocessor, head inputs and localization loss (0.3 CE with
+# weights 0.5 / 2.5 + 0.7 Dice, exponent 1): localization_segmentor.py.
+_base_ = ['./localization_segmentor.py']
 model = dict(
     type='MMFusion',
-    data_preprocessor=dict(
-        type='SegDataPreProcessor', mean=None, std=None, bgr_to_rgb=True,
-        pad_val=0, seg_pad_val=255, size=(512, 512)),
     # modalities=[dict(type=...), ...] is set by each config.
     backbone=dict(
         type='EarlyFusionDualMiT',
@@ -17,15 +16,7 @@ model = dict(
         mixer_dropout=0.33,
         patch_embed_residual=None,  # None = as the released model (on when >1 modality)
         pretrained=None),
-    decode_head=dict(
-        type='AllMLPHead', in_channels=[64, 128, 320, 512], in_index=[0, 1, 2, 3],
-        channels=512, dropout_ratio=0.1, num_classes=2, align_corners=False,
-        fusion_conv_bias=False,
-        # MMFusion's localization loss: 0.3 CE (weights 0.5 / 2.5) + 0.7 Dice (exponent 1).
-        loss_decode=[
-            dict(type='ForgeryCrossEntropyLoss', class_weight=[0.5, 2.5], loss_weight=0.3),
-            dict(type='ForgeryDiceLoss', loss_weight=0.7, exponent=1),
-        ]),
+    decode_head=dict(type='AllMLPHead', channels=512, fusion_conv_bias=False),
     conf_head=dict(
         type='ConfidenceHead', in_channels=[64, 128, 320, 512], in_index=[0, 1, 2, 3],
         channels=512, dropout_ratio=0.1, align_corners=False, fusion_conv_bias=False),
@@ -34,6 +25,4 @@ model = dict(
     loss_conf=dict(type='ConfidenceMSELoss', erode=1, dilate=1),
     loss_det=dict(type='DetectionBCELoss', fake_weight=1.0, real_weight=1.0, loss_weight=0.5),
     phase='localization',
-    det_label_source='label',
-    train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
+    det_label_source='label')

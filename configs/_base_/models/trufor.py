@@ -2,15 +2,14 @@
 # fusion after every stage, All-MLP localization head (2 classes). Phase 2 (localization).
 # Children set `model.modality` and `model.adapter` (the only lines NP++ / DP configs differ
 # in). ImageNet weights: model = dict(backbone=dict(pretrained='pretrained/mit_b2.pth'))
-# (a local SegFormer or mmseg MiT file, loaded into both streams).
+# (a local SegFormer or mmseg MiT file, loaded into both streams). Preprocessor and head
+# inputs: localization_segmentor.py.
+_base_ = ['./localization_segmentor.py']
 norm_cfg = dict(type='BN', requires_grad=True)
 head_norm_cfg = dict(type='BN', eps=1e-3, requires_grad=True)  # TruFor's head BN epsilon
 model = dict(
     type='TruFor',
     phase='localization',
-    data_preprocessor=dict(
-        type='SegDataPreProcessor', mean=None, std=None, bgr_to_rgb=True,
-        pad_val=0, seg_pad_val=255, size=(512, 512)),
     # modality=dict(type=...), adapter=None|'simple'|'deep'|'widen' are set by each config.
     backbone=dict(
         type='DualMixVisionTransformer', embed_dims=64, num_layers=[3, 4, 6, 3],
@@ -18,16 +17,12 @@ model = dict(
         sr_ratios=[8, 4, 2, 1], mlp_ratio=4, qkv_bias=True, drop_path_rate=0.1,
         fusion_norm_cfg=norm_cfg, pretrained=None),
     decode_head=dict(
-        type='AllMLPHead', in_channels=[64, 128, 320, 512], in_index=[0, 1, 2, 3],
-        channels=512, dropout_ratio=0.1, num_classes=2, align_corners=False,
-        fusion_norm_cfg=head_norm_cfg,
+        type='AllMLPHead', channels=512, fusion_norm_cfg=head_norm_cfg,
         # TruFor phase 2: 0.3 * CE(weights 0.5 / 2.5) + 0.7 * Dice (exponent 2).
         loss_decode=[
             dict(type='ForgeryCrossEntropyLoss', class_weight=[0.5, 2.5], loss_weight=0.3),
             dict(type='ForgeryDiceLoss', loss_weight=0.7, exponent=2),
-        ]),
-    train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
+        ]))
 # tools/test.py also writes upstream-compatible .npz files (map, conf, score, imgsize and the
 # modality summary) to WORK_DIR/npz.
 custom_hooks = [dict(type='TruForNpzHook')]
