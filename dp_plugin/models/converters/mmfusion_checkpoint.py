@@ -28,7 +28,7 @@ Upstream's heads have no fusion-conv bias; the native heads are built without on
 (``fusion_conv_bias=False`` in the MMFusion configs), so nothing is invented here.
 """
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import torch
 
@@ -79,7 +79,7 @@ def _extractor_to_native(sd: Dict[str, Tensor], patched: bool) -> Dict[str, Tens
     return out
 
 
-def _head_to_upstream(state_dict: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], set]:
+def _outputs_to_upstream(state_dict: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], Set[str]]:
     """The heads and detection MLP in upstream's layout, and the native keys used.
 
     Upstream's heads have no fusion-conv bias: an all-zero one is dropped, any other is
@@ -279,7 +279,7 @@ def native_to_upstream(state_dict: Dict[str, Tensor]
             else:
                 continue
             used.add(key)
-    outputs, outputs_used = _head_to_upstream(state_dict)
+    outputs, outputs_used = _outputs_to_upstream(state_dict)
     out.update(outputs)
     check_all_used(state_dict, used | outputs_used, 'native MMFusion')
     return out, ext
