@@ -57,7 +57,6 @@ setup(
     # `adapters` would clash with PyPI's AdapterHub package); in a clone the shim
     # dp_plugin/adapters/__init__.py points the same name at that folder
     packages=find_packages(include=['dp_plugin', 'dp_plugin.*']),
-    scripts=['bin/dp-localize'],  # parses the options before torch is imported
     package_dir={'dp_plugin.adapters': 'adapters'},
     cmdclass={'build_py': BuildPyWithMim},
     include_package_data=True,
@@ -67,7 +66,9 @@ setup(
     # would overwrite its cv2/ files (docs/install.md: switching to the headless build)
     install_requires=['torch', 'torchvision'] + _requirements(),
     extras_require={'generate': ['diffusers==0.35.2', 'transformers==4.57.6', 'accelerate']},
+    # both parse their options before torch is imported
     entry_points={'console_scripts': [
+        'dp-localize=dp_plugin.apis.localize_args:launch',
         'dp-simulate=dp_plugin.simulate.cli:main',
     ]},
     license='Apache-2.0',

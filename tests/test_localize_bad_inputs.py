@@ -411,17 +411,18 @@ def test_longest_legal_names_can_be_written(tmp_path):
 # ---------------------------------------------------------------- 13.5 start-up
 def test_help_and_usage_errors_answer_before_torch_is_imported():
     """Issue 13.5: ``--help`` imported torch + mmseg (16 s) before parsing. The installed
-    ``dp-localize`` is ``bin/dp-localize``."""
-    code = ('import runpy, sys\n'
+    ``dp-localize`` is the console script ``dp_plugin.apis.localize_args:launch``
+    (setup.py), run here as pip's wrapper runs it (``sys.exit(launch())``)."""
+    code = ('import sys\n'
+            'from dp_plugin.apis.localize_args import launch\n'
             'for argv in (["--help"], ["x.png", "--tile", "16"]):\n'
             '    sys.argv = ["dp-localize", *argv]\n'
             '    try:\n'
-            '        runpy.run_path(sys.argv_launcher, run_name="__main__")\n'
+            '        sys.exit(launch())\n'
             '    except SystemExit as exc:\n'
             '        print(exc.code)\n'
-            'print(sorted(m for m in ("torch", "mmseg", "dp_plugin", "numpy") '
-            'if m in sys.modules))\n').replace('sys.argv_launcher', repr(
-                osp.join(REPO, 'bin', 'dp-localize')))
+            'print(sorted(m for m in ("torch", "mmseg", "mmengine", "numpy", "cv2") '
+            'if m in sys.modules))\n')
     result = subprocess.run([sys.executable, '-c', code], env=dict(os.environ, PYTHONPATH=REPO),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

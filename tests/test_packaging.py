@@ -40,7 +40,8 @@ def wheel_names(tmp_path_factory):
     (wheel,) = os.listdir(root / 'dist')
     with zipfile.ZipFile(root / 'dist' / wheel) as zf:
         return zf.namelist(), {n: zf.read(n).decode() for n in zf.namelist()
-                               if n.endswith(('top_level.txt', '/METADATA'))}
+                               if n.endswith(('top_level.txt', '/METADATA',
+                                              'entry_points.txt'))}
 
 
 def test_wheel_ships_configs_and_tools_under_mim(wheel_names):
@@ -75,6 +76,26 @@ def test_adapters_install_only_under_the_project_namespace(wheel_names):
     opencv = [line for line in metadata.splitlines()
               if line.startswith('Requires-Dist: opencv')]
     assert opencv == []  # mmengine/mmcv already require opencv-python: no second flavour
+
+
+def test_dp_localize_is_a_console_script_that_parses_before_torch(wheel_names):
+    """``dp-localize`` is a ``console_scripts`` entry point like ``dp-simulate`` (no
+    script file under ``*.data/scripts``); the object it names answers ``--help``
+    without importing torch, mmseg or numpy (pip's wrapper: ``sys.exit(func())``)."""
+    names, meta = wheel_names
+    assert [n for n in names if '.data/scripts/' in n] == []
+    (entry_points,) = [v for k, v in meta.items() if k.endswith('entry_points.txt')]
+    scripts = dict(line.replace(' ', '').split('=', 1) for line in entry_points.splitlines()
+                   if '=' in line)
+    assert set(scripts) == {'dp-localize', 'dp-simulate'}
+    module, func = scripts['dp-localize'].split(':')
+    res = subprocess.run(
+        [sys.executable, '-c', f'import sys\nsys.argv = ["dp-localize", "--help"]\n'
+         f'from {module} import {func}\ntry:\n    sys.exit({func}())\nfinally:\n'
+         '    print(sorted(m for m in ("torch", "mmseg", "numpy") if m in sys.modules))'],
+        env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert 'usage: dp-localize' in res.stdout and res.stdout.splitlines()[-1] == '[]'
 
 
 def test_adapters_import_as_dp_plugin_adapters_in_a_clone():

@@ -1,8 +1,9 @@
 """Command line of ``dp-localize``: the parser and every check that needs no model.
 
-Standard library only, so ``dp-localize --help`` and usage errors answer at once (the
-``bin/dp-localize`` launcher loads this file by path, before anything imports the
-package, torch or mmseg, and calls :func:`launch`).
+Standard library only, so ``dp-localize --help`` and usage errors answer at once:
+:func:`launch`, the ``dp-localize`` console script, checks the command line before
+anything imports torch or mmseg (``import dp_plugin`` and ``dp_plugin.apis`` load their
+contents on first use).
 The defaults mirror the library's (``apis.inference.DEFAULT_TILE``,
 ``apis.image_io.DEFAULT_MAX_PIXELS``, ``utils.model_home`` ...; a test keeps them equal).
 """

@@ -65,7 +65,7 @@ class EarlyFusionDualMiT(DualMixVisionTransformer):
             return super().forward(x_rgb, x_extra)
         outs = []
         for i in range(self.num_stages):
-            x_rgb = self._run_stage(self.rgb, i, x_rgb)
+            x_rgb = self.run_stage(self.rgb, i, x_rgb)
             patch_embed, blocks, norm = self.extra.layers[i]
             tokens, hw = patch_embed(x_extra)
             x = tokens

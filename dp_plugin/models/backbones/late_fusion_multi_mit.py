@@ -1,29 +1,18 @@
 """MMFusion's late-fusion encoder: one CMX noise stream per modality, outputs concatenated."""
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from mmengine.logging import print_log
-from mmengine.model import BaseModule, ModuleList
+from mmengine.model import ModuleList
 from mmseg.models.backbones import MixVisionTransformer
-from mmseg.models.utils import nlc_to_nchw
 
 from dp_plugin.registry import MODELS
-from ..fusion import FeatureFusionModule, FeatureRectifyModule
-from ..converters.mit_keys import inflate_input_channels, load_mit_checkpoint
+from .multi_stream_mit import MultiStreamMiT
 from .norm_eps import apply_norm_eps
 
 
-def _run_stage(stream: MixVisionTransformer, stage: int, x: torch.Tensor) -> torch.Tensor:
-    patch_embed, blocks, norm = stream.layers[stage]
-    x, hw_shape = patch_embed(x)
-    for block in blocks:
-        x = block(x, hw_shape)
-    return nlc_to_nchw(norm(x), hw_shape)
-
-
 @MODELS.register_module()
-class LateFusionMultiMiT(BaseModule):
+class LateFusionMultiMiT(MultiStreamMiT):
     """MMFusion's late-fusion (``WSCMNeXtMHSA``) encoder on mmseg MiT streams.
 
     One RGB MiT (``rgb``, weights shared by all pairs) and, per modality ``m``, a full
@@ -37,84 +26,36 @@ class LateFusionMultiMiT(BaseModule):
     Args:
         modal_channels (sequence of int): Output channels of each modality, in the
             model's modality order (filled in by :class:`MMFusion`).
+        in_channels (int): RGB stream input channels. Defaults to 3.
         stage_dropout (float): Dropout on each concatenated stage output. Defaults to 0.33.
         norm_eps (dict, optional): LayerNorm eps per part, overriding ``norm_cfg`` (see
             :func:`~dp_plugin.models.backbones.norm_eps.apply_norm_eps`).
-        pretrained (str, optional): Local ImageNet MiT weights loaded into the RGB stream
+        **kwargs: The MiT (MiT-B2 defaults), fusion and ``pretrained`` arguments of
+            :class:`MultiStreamMiT`; ``pretrained`` ImageNet weights go to the RGB stream
             and every modality stream (first kernels inflated to the modality width).
-        Other arguments: as :class:`DualMixVisionTransformer` (MiT-B2 defaults).
     """
 
     def __init__(self,
                  modal_channels: Sequence[int],
                  in_channels: int = 3,
-                 embed_dims: int = 64,
-                 num_layers: Sequence[int] = (3, 4, 6, 3),
-                 num_heads: Sequence[int] = (1, 2, 5, 8),
-                 patch_sizes: Sequence[int] = (7, 3, 3, 3),
-                 strides: Sequence[int] = (4, 2, 2, 2),
-                 sr_ratios: Sequence[int] = (8, 4, 2, 1),
-                 mlp_ratio: int = 4,
-                 qkv_bias: bool = True,
-                 drop_rate: float = 0.,
-                 attn_drop_rate: float = 0.,
-                 drop_path_rate: float = 0.1,
-                 norm_cfg: dict = dict(type='LN', eps=1e-6),
-                 act_cfg: dict = dict(type='GELU'),
-                 fusion_reduction: int = 1,
-                 fusion_norm_cfg: dict = dict(type='BN'),
                  stage_dropout: float = 0.33,
                  norm_eps: Optional[dict] = None,
-                 pretrained: Optional[str] = None,
-                 init_cfg=None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.modal_channels = [int(c) for c in modal_channels]
-        if not self.modal_channels:
+                 **kwargs) -> None:
+        modal_channels = [int(c) for c in modal_channels]
+        if not modal_channels:
             raise ValueError('LateFusionMultiMiT needs at least one modality')
-        common = dict(embed_dims=embed_dims, num_stages=len(num_layers),
-                      num_layers=list(num_layers), num_heads=list(num_heads),
-                      patch_sizes=list(patch_sizes), strides=list(strides),
-                      sr_ratios=list(sr_ratios), mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
-                      drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
-                      drop_path_rate=drop_path_rate, norm_cfg=norm_cfg, act_cfg=act_cfg)
-        self.rgb = MixVisionTransformer(in_channels=in_channels, **common)
-        self.extra = ModuleList(MixVisionTransformer(in_channels=c, **common)
-                                for c in self.modal_channels)
-        dims = [embed_dims * h for h in num_heads]
-        self.FRMs = ModuleList(
-            ModuleList(FeatureRectifyModule(d, reduction=fusion_reduction) for d in dims)
-            for _ in self.modal_channels)
-        self.FFMs = ModuleList(
-            ModuleList(FeatureFusionModule(d, reduction=fusion_reduction, num_heads=h,
-                                           norm_cfg=fusion_norm_cfg)
-                       for d, h in zip(dims, num_heads))
-            for _ in self.modal_channels)
+        super().__init__(in_channels=in_channels, **kwargs)
+        self.modal_channels = modal_channels
+        self.extra = ModuleList(self.new_stream(c) for c in modal_channels)
+        self.FRMs = ModuleList(self.new_rectifiers() for _ in modal_channels)
+        self.FFMs = ModuleList(self.new_fusions() for _ in modal_channels)
         apply_norm_eps(self.rgb, self.extra, [f for per_modality in self.FFMs
                                               for f in per_modality], norm_eps)
         self.dropout = nn.Dropout(stage_dropout)
-        self.num_stages = len(num_layers)
-        self.out_channels: List[int] = [d * len(self.modal_channels) for d in dims]
-        self.pretrained = pretrained
+        self.out_channels: List[int] = [d * len(modal_channels) for d in self.stage_dims]
 
-    def init_weights(self) -> None:
-        super().init_weights()
-        if self.pretrained:
-            self.load_pretrained(self.pretrained)
-
-    def load_pretrained(self, filename: str) -> None:
-        """Load local ImageNet MiT weights into the RGB stream and every modality stream."""
-        state = load_mit_checkpoint(filename)
-        for name, stream in [('rgb', self.rgb)] + [(f'extra.{m}', s)
-                                                    for m, s in enumerate(self.extra)]:
-            own = stream.state_dict()
-            if set(own) != set(state):
-                raise ValueError(f'{filename}: MiT keys do not match the {name} stream '
-                                 '(wrong MiT variant?)')
-            adapted = {k: inflate_input_channels(v, own[k].shape[1])
-                       if k == 'layers.0.0.projection.weight' else v for k, v in state.items()}
-            stream.load_state_dict(adapted, strict=True)
-        print_log(f'loaded MiT weights from {filename} into {1 + len(self.extra)} streams',
-                  logger='current')
+    def streams(self) -> List[Tuple[str, MixVisionTransformer]]:
+        return [('rgb', self.rgb)] + [(f'extra.{m}', s) for m, s in enumerate(self.extra)]
 
     def forward(self, x_rgb: torch.Tensor,
                 maps: Sequence[torch.Tensor]) -> List[torch.Tensor]:
@@ -133,8 +74,8 @@ class LateFusionMultiMiT(BaseModule):
         for i in range(self.num_stages):
             fused = []
             for m, stream in enumerate(self.extra):
-                r = _run_stage(self.rgb, i, rgb_states[m])
-                e = _run_stage(stream, i, extra_states[m])
+                r = self.run_stage(self.rgb, i, rgb_states[m])
+                e = self.run_stage(stream, i, extra_states[m])
                 r, e = self.FRMs[m][i](r, e)
                 fused.append(self.FFMs[m][i](r, e))
                 rgb_states[m], extra_states[m] = r, e

@@ -7,29 +7,39 @@ from :class:`mmseg.models.backbones.MixVisionTransformer` (``layers.0.0.projecti
 into the other for one stream; ``prefix`` selects the stream (``''`` or ``'extra_'``).
 """
 import re
-from typing import Dict
+from typing import Dict, Tuple
 
 import torch
 
 from dp_plugin.utils.checkpoint_reader import CheckpointFormatError, read_weights
+from .key_map import KeyMap, Rule
 
 Tensor = torch.Tensor
 #: What :func:`load_mit_checkpoint` accepts (for its error messages).
 MIT_FORMAT = ('MiT weights in SegFormer ("patch_embed1.proj.weight") or mmseg '
               '("layers.0.0.projection.weight") layout, .pth or .safetensors')
 
-# SegFormer name inside a block -> mmseg name inside a TransformerEncoderLayer.
-_BLOCK_RENAMES = {
-    'norm1': 'norm1',
-    'norm2': 'norm2',
-    'attn.proj': 'attn.attn.out_proj',
-    'attn.sr': 'attn.sr',
-    'attn.norm': 'attn.norm',
-    'mlp.fc1': 'ffn.layers.0',
-    'mlp.dwconv.dwconv': 'ffn.layers.1',
-    'mlp.fc2': 'ffn.layers.4',
+#: The parts of MiT stage ``s``, in the order of mmseg's ``layers[s - 1]``.
+_PARTS = ('patch_embed', 'block', 'norm')
+#: SegFormer -> mmseg names inside each part (inside a block: after its index).
+#: SegFormer's separate attention ``q`` / ``kv`` are mmseg's one ``in_proj`` (merged /
+#: split by the two functions below).
+_INNER = {
+    'patch_embed': KeyMap([('proj.', 'projection.'), ('norm.', 'norm.')]),
+    'block': KeyMap([
+        ('norm1.', 'norm1.'),
+        ('norm2.', 'norm2.'),
+        ('attn.proj.', 'attn.attn.out_proj.'),
+        ('attn.sr.', 'attn.sr.'),
+        ('attn.norm.', 'attn.norm.'),
+        Rule('mlp.fc1.', 'ffn.layers.0.', linear_as_conv=True),  # nn.Linear upstream
+        ('mlp.dwconv.dwconv.', 'ffn.layers.1.'),
+        Rule('mlp.fc2.', 'ffn.layers.4.', linear_as_conv=True),
+    ]),
+    'norm': KeyMap([('weight', 'weight'), ('bias', 'bias')]),
 }
-_LINEAR_AS_CONV = ('mlp.fc1', 'mlp.fc2')  # nn.Linear upstream, 1x1 Conv2d in mmseg
+_QKV = ('attn.q.', 'attn.kv.')
+_IN_PROJ = 'attn.attn.in_proj_'
 
 
 def is_segformer_layout(state_dict: Dict[str, Tensor], prefix: str = '') -> bool:
@@ -40,6 +50,14 @@ def is_segformer_layout(state_dict: Dict[str, Tensor], prefix: str = '') -> bool
 def is_mmseg_layout(state_dict: Dict[str, Tensor]) -> bool:
     """Whether ``state_dict`` holds an mmseg MixVisionTransformer."""
     return 'layers.0.0.projection.weight' in state_dict
+
+
+def _split_block(part: str, rest: str) -> Tuple[str, str]:
+    """``('block', '2.attn.sr.weight')`` -> ``('2.', 'attn.sr.weight')``; other parts: no index."""
+    if part != 'block':
+        return '', rest
+    idx, rest = rest.split('.', 1)
+    return idx + '.', rest
 
 
 def segformer_to_mmseg(state_dict: Dict[str, Tensor], prefix: str = '') -> Dict[str, Tensor]:
@@ -55,26 +73,19 @@ def segformer_to_mmseg(state_dict: Dict[str, Tensor], prefix: str = '') -> Dict[
         m = pat.match(key)
         if m is None:
             continue
-        kind, stage, rest = m.group(1), int(m.group(2)) - 1, m.group(3)
-        if kind == 'patch_embed':
-            if not rest.startswith(('proj.', 'norm.')):
+        part, stage = m.group(1), int(m.group(2)) - 1
+        idx, rest = _split_block(part, m.group(3))
+        head = f'layers.{stage}.{_PARTS.index(part)}.{idx}'
+        if rest.startswith(_QKV):
+            module, param = rest.rsplit('.', 1)
+            q_parts.setdefault(f'{head}{_IN_PROJ}{param}', {})[module] = value
+            continue
+        renamed = _INNER[part].convert_key(rest, value, inverse=False)
+        if renamed is None:
+            if part == 'patch_embed':
                 continue  # e.g. an adapter attached to the patch embedding
-            rest = rest.replace('proj.', 'projection.', 1)
-            out[f'layers.{stage}.0.{rest}'] = value
-        elif kind == 'norm':
-            out[f'layers.{stage}.2.{rest}'] = value
-        else:
-            idx, name = rest.split('.', 1)
-            module, param = name.rsplit('.', 1)
-            base = f'layers.{stage}.1.{idx}'
-            if module in ('attn.q', 'attn.kv'):
-                q_parts.setdefault(f'{base}.attn.attn.in_proj_{param}', {})[module] = value
-                continue
-            if module not in _BLOCK_RENAMES:
-                raise KeyError(f'unexpected MiT key {key!r}')
-            if module in _LINEAR_AS_CONV and param == 'weight':
-                value = value[:, :, None, None]
-            out[f'{base}.{_BLOCK_RENAMES[module]}.{param}'] = value
+            raise KeyError(f'unexpected MiT key {key!r}')
+        out[head + renamed[0]] = renamed[1]
     for key, parts in q_parts.items():
         if set(parts) != {'attn.q', 'attn.kv'}:
             raise KeyError(f'{key}: needs both attn.q and attn.kv, found {sorted(parts)}')
@@ -84,35 +95,24 @@ def segformer_to_mmseg(state_dict: Dict[str, Tensor], prefix: str = '') -> Dict[
 
 def mmseg_to_segformer(state_dict: Dict[str, Tensor], prefix: str = '') -> Dict[str, Tensor]:
     """Inverse of :func:`segformer_to_mmseg` for one mmseg MixVisionTransformer."""
-    inverse = {v: k for k, v in _BLOCK_RENAMES.items()}
     out: Dict[str, Tensor] = {}
     pat = re.compile(r'^layers\.(\d+)\.([012])\.(.*)$')
     for key, value in state_dict.items():
         m = pat.match(key)
         if m is None:
             raise KeyError(f'unexpected mmseg MiT key {key!r}')
-        stage, part, rest = int(m.group(1)) + 1, m.group(2), m.group(3)
-        if part == '0':
-            rest = rest.replace('projection.', 'proj.', 1)
-            out[f'{prefix}patch_embed{stage}.{rest}'] = value
-        elif part == '2':
-            out[f'{prefix}norm{stage}.{rest}'] = value
-        else:
-            idx, name = rest.split('.', 1)
-            module, param = name.rsplit('.', 1)
-            base = f'{prefix}block{stage}.{idx}'
-            if module == 'attn.attn' and param.startswith('in_proj_'):
-                dim = value.shape[0] // 3
-                kind = param[len('in_proj_'):]
-                out[f'{base}.attn.q.{kind}'] = value[:dim]
-                out[f'{base}.attn.kv.{kind}'] = value[dim:]
-                continue
-            if module not in inverse:
-                raise KeyError(f'unexpected mmseg MiT key {key!r}')
-            upstream = inverse[module]
-            if upstream in _LINEAR_AS_CONV and param == 'weight':
-                value = value[:, :, 0, 0]
-            out[f'{base}.{upstream}.{param}'] = value
+        part = _PARTS[int(m.group(2))]
+        idx, rest = _split_block(part, m.group(3))
+        head = f'{prefix}{part}{int(m.group(1)) + 1}.{idx}'
+        if rest.startswith(_IN_PROJ):
+            param, dim = rest[len(_IN_PROJ):], value.shape[0] // 3
+            out[f'{head}{_QKV[0]}{param}'] = value[:dim]
+            out[f'{head}{_QKV[1]}{param}'] = value[dim:]
+            continue
+        renamed = _INNER[part].convert_key(rest, value, inverse=True)
+        if renamed is None:
+            raise KeyError(f'unexpected mmseg MiT key {key!r}')
+        out[head + renamed[0]] = renamed[1]
     return out
 
 

@@ -28,22 +28,32 @@ Upstream's heads have no fusion-conv bias; the native heads are built without on
 (``fusion_conv_bias=False`` in the MMFusion configs), so nothing is invented here.
 """
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import torch
 
+from .key_map import KeyMap, Rule, check_all_used, strip_module, sub_dict
 from .mit_keys import mmseg_to_segformer, segformer_to_mmseg
-from .trufor_checkpoint import _check_all_used, _head_to_native, _split
-from .trufor_checkpoint import _head_to_upstream as _head_to_trufor
+from .trufor_checkpoint import segformer_head
 
 Tensor = torch.Tensor
 #: Upstream's fixed modality order.
 UPSTREAM_ORDER = ('noiseprint', 'bayar', 'srm')
 _PATCHED = 'noiseprint.modality.'
-
-
-def _strip_module(sd: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in sd.items()}
+#: Upstream extractor keys <-> the native ``modal_extractor`` (a patched DiffusionPrint
+#: comes first: its keys also start with ``noiseprint.``).
+_EXTRACTOR = KeyMap([
+    (_PATCHED, 'modal_extractor.diffusionprint.'),
+    ('noiseprint.', 'modal_extractor.noiseprint.dncnn.'),
+    ('bayar.kernel', 'modal_extractor.bayar.kernel'),
+    ('srm.filters', 'modal_extractor.srm.filters'),
+])
+_HEADS = ('decode_head', 'conf_head')
+#: The two SegFormer heads and the detection MLP (MMFusion's fusion conv / BN names).
+_OUTPUTS = KeyMap([('detection.', 'detection.mlp.')] +
+                  [Rule(f'{h}.', f'{h}.', inner=segformer_head('linear_fuse.conv.',
+                                                              'linear_fuse.bn.'))
+                   for h in _HEADS])
 
 
 def extractor_slots(extractor_state_dict: Dict[str, Tensor]) -> Tuple[List[str], bool]:
@@ -60,51 +70,30 @@ def extractor_slots(extractor_state_dict: Dict[str, Tensor]) -> Tuple[List[str],
 
 
 def _extractor_to_native(sd: Dict[str, Tensor], patched: bool) -> Dict[str, Tensor]:
-    out = {}
-    for key, value in sd.items():
-        slot, rest = key.split('.', 1)
-        if slot == 'noiseprint':
-            if patched:
-                if not key.startswith(_PATCHED):
-                    raise KeyError(f'mixed patched/unpatched noiseprint keys, e.g. {key!r}')
-                out['modal_extractor.diffusionprint.' + key[len(_PATCHED):]] = value
-            else:
-                out['modal_extractor.noiseprint.dncnn.' + rest] = value
-        elif key in ('bayar.kernel', 'srm.filters'):
-            out['modal_extractor.' + key] = value
-        else:
-            raise KeyError(f'unexpected extractor key {key!r}')
+    if patched:
+        mixed = [k for k in sd if k.startswith('noiseprint.') and not k.startswith(_PATCHED)]
+        if mixed:
+            raise KeyError(f'mixed patched/unpatched noiseprint keys, e.g. {mixed[0]!r}')
+    out, used = _EXTRACTOR.to_native(sd)
+    check_all_used(sd, used, 'extractor')
     return out
 
 
-def _head(sd: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    """MMFusion SegFormerHead -> :class:`AllMLPHead` built with ``fusion_conv_bias=False``."""
-    renamed = {}
-    for key, value in sd.items():
-        key = key.replace('linear_fuse.conv.', 'linear_fuse.0.', 1)
-        key = key.replace('linear_fuse.bn.', 'linear_fuse.1.', 1)
-        if re.match(r'^linear_c\d\.proj\.weight$', key) and value.dim() == 4:
-            value = value[:, :, 0, 0]
-        renamed[key] = value
-    return _head_to_native(renamed)
+def _outputs_to_upstream(state_dict: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], Set[str]]:
+    """The heads and detection MLP in upstream's layout, and the native keys used.
 
-
-def _head_to_upstream(sd: Dict[str, Tensor], head: str) -> Dict[str, Tensor]:
-    """:class:`AllMLPHead` -> MMFusion SegFormerHead (its fusion conv has no bias)."""
-    bias = sd.get('fusion_conv.conv.bias')
-    if bias is not None and bias.any():
-        raise ValueError(f'{head}.fusion_conv.conv.bias is non-zero: upstream MMFusion\'s head '
-                         'has no such bias (build the head with fusion_conv_bias=False)')
-    out = {}
-    for key, value in _head_to_trufor(sd).items():
-        if key.startswith('linear_fuse.0.'):
-            if key.endswith('.bias'):
-                continue  # all zero: checked above
-            key = 'linear_fuse.conv.' + key[len('linear_fuse.0.'):]
-        elif key.startswith('linear_fuse.1.'):
-            key = 'linear_fuse.bn.' + key[len('linear_fuse.1.'):]
-        out[key] = value
-    return out
+    Upstream's heads have no fusion-conv bias: an all-zero one is dropped, any other is
+    an error.
+    """
+    dropped = set()
+    for head in _HEADS:
+        key = f'{head}.fusion_conv.conv.bias'
+        if key in state_dict and state_dict[key].any():
+            raise ValueError(f'{key} is non-zero: upstream MMFusion\'s head has no such bias '
+                             '(build the head with fusion_conv_bias=False)')
+        dropped.add(key)
+    out, used = _OUTPUTS.to_upstream({k: v for k, v in state_dict.items() if k not in dropped})
+    return out, used | (dropped & set(state_dict))
 
 
 def upstream_to_native(state_dict: Dict[str, Tensor],
@@ -118,8 +107,8 @@ def upstream_to_native(state_dict: Dict[str, Tensor],
         order: Native slot order (the config's modality order, slot names as in
             ``modal_extractor``); defaults to upstream's order of the present slots.
     """
-    state_dict = _strip_module(state_dict)
-    extractor_state_dict = _strip_module(extractor_state_dict)
+    state_dict = strip_module(state_dict)
+    extractor_state_dict = strip_module(extractor_state_dict)
     present, patched = extractor_slots(extractor_state_dict)
     native_names = ['diffusionprint' if (s == 'noiseprint' and patched) else s for s in present]
     order = list(order) if order is not None else native_names
@@ -129,7 +118,7 @@ def upstream_to_native(state_dict: Dict[str, Tensor],
     perm = [order.index(n) for n in native_names]  # upstream index -> native index
     out = _extractor_to_native(extractor_state_dict, patched)
     used = set()
-    backbone = _split(state_dict, 'backbone.')
+    backbone = sub_dict(state_dict, 'backbone.')
     if any(k.startswith('extra_score_predictor.') for k in backbone):
         raise ValueError('token-selection CMNeXtMHSA checkpoints are not supported: dp_plugin '
                          'implements the early-fusion (MixCMNeXt) and late-fusion (WSCMNeXt) '
@@ -143,16 +132,9 @@ def upstream_to_native(state_dict: Dict[str, Tensor],
         _late_backbone(state_dict, backbone, perm, out, used)
     else:
         _early_backbone(state_dict, backbone, perm, out, used)
-    for key, value in state_dict.items():
-        if key.startswith('detection.'):
-            out['detection.mlp.' + key[len('detection.'):]] = value
-            used.add(key)
-    for head in ('decode_head', 'conf_head'):
-        part = _split(state_dict, head + '.')
-        for key, value in _head(part).items():
-            out[f'{head}.{key}'] = value
-        used |= {f'{head}.{k}' for k in part}
-    _check_all_used(state_dict, used, 'upstream MMFusion')
+    outputs, outputs_used = _OUTPUTS.to_native(state_dict)
+    out.update(outputs)
+    check_all_used(state_dict, used | outputs_used, 'upstream MMFusion')
     return out
 
 
@@ -230,16 +212,11 @@ def _native_slots(state_dict: Dict[str, Tensor]) -> List[str]:
     return slots
 
 
-def _extractor_to_upstream(sd: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    out = {}
-    for key, value in sd.items():
-        if key.startswith('modal_extractor.noiseprint.dncnn.'):
-            out['noiseprint.' + key[len('modal_extractor.noiseprint.dncnn.'):]] = value
-        elif key.startswith('modal_extractor.diffusionprint.'):
-            out[_PATCHED + key[len('modal_extractor.diffusionprint.'):]] = value
-        elif key in ('modal_extractor.bayar.kernel', 'modal_extractor.srm.filters'):
-            out[key[len('modal_extractor.'):]] = value
-        elif key.startswith('modal_extractor.'):
+def _extractor_to_upstream(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    native = {k: v for k, v in state_dict.items() if k.startswith('modal_extractor.')}
+    out, used = _EXTRACTOR.to_upstream(native)
+    for key in native:
+        if key not in used:
             raise KeyError(f'{key}: upstream MMFusion has no place for it (slots are '
                            f'{list(UPSTREAM_ORDER)}, DiffusionPrint in the noiseprint slot)')
     return out
@@ -264,22 +241,22 @@ def native_to_upstream(state_dict: Dict[str, Tensor]
     ext = _extractor_to_upstream(state_dict)
     out: Dict[str, Tensor] = {}
     used = {k for k in state_dict if k.startswith('modal_extractor.')}
-    rgb = _split(state_dict, 'backbone.rgb.')
+    rgb = sub_dict(state_dict, 'backbone.rgb.')
     out.update({'backbone.' + k: v for k, v in mmseg_to_segformer(rgb).items()})
     used |= {'backbone.rgb.' + k for k in rgb}
     late = any(re.match(r'^backbone\.extra\.\d+\.layers\.', k) for k in state_dict)
     if late:
         for m in range(len(slots)):
-            stream = _split(state_dict, f'backbone.extra.{m}.')
+            stream = sub_dict(state_dict, f'backbone.extra.{m}.')
             out.update({f'backbone.extra.{to_up[m]}.{k}': v
                         for k, v in mmseg_to_segformer(stream).items()})
             used |= {f'backbone.extra.{m}.{k}' for k in stream}
             for kind in ('FRMs', 'FFMs'):
-                part = _split(state_dict, f'backbone.{kind}.{m}.')
+                part = sub_dict(state_dict, f'backbone.{kind}.{m}.')
                 out.update({f'backbone.extra.{to_up[m]}.{kind}.{k}': v for k, v in part.items()})
                 used |= {f'backbone.{kind}.{m}.{k}' for k in part}
     else:
-        extra = _split(state_dict, 'backbone.extra.')
+        extra = sub_dict(state_dict, 'backbone.extra.')
         for key, value in mmseg_to_segformer(extra, 'extra_').items():
             m = re.match(r'^extra_patch_embed(\d)\.(proj|norm)\.(.*)$', key)
             if m:
@@ -302,13 +279,7 @@ def native_to_upstream(state_dict: Dict[str, Tensor]
             else:
                 continue
             used.add(key)
-    for key, value in state_dict.items():
-        if key.startswith('detection.mlp.'):
-            out['detection.' + key[len('detection.mlp.'):]] = value
-            used.add(key)
-    for head in ('decode_head', 'conf_head'):
-        part = _split(state_dict, head + '.')
-        out.update({f'{head}.{k}': v for k, v in _head_to_upstream(part, head).items()})
-        used |= {f'{head}.{k}' for k in part}
-    _check_all_used(state_dict, used, 'native MMFusion')
+    outputs, outputs_used = _outputs_to_upstream(state_dict)
+    out.update(outputs)
+    check_all_used(state_dict, used | outputs_used, 'native MMFusion')
     return out, ext

@@ -22,96 +22,58 @@ from typing import Dict, Tuple
 
 import torch
 
+from .key_map import KeyMap, Rule, check_all_used, strip_module, sub_dict
 from .mit_keys import mmseg_to_segformer, segformer_to_mmseg
 
 Tensor = torch.Tensor
-_HEADS = (('decode_head.', 'decode_head.'), ('decode_head_conf.', 'conf_head.'))
 _MODALITY = 'modalities.0.'
 _PATCHED_ADAPTER = 'backbone.extra_patch_embed1.dp_adapter.'
 _MIT_UPSTREAM = re.compile(r'^backbone\.(extra_)?(patch_embed|block|norm)\d')
+#: (native stream, upstream prefix) of the two MiT streams.
+_MIT_STREAMS = (('rgb', ''), ('extra', 'extra_'))
 
 
-def _split(state_dict: Dict[str, Tensor], prefix: str) -> Dict[str, Tensor]:
-    return {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+def segformer_head(fuse_conv: str = 'linear_fuse.0.',
+                   fuse_bn: str = 'linear_fuse.1.') -> KeyMap:
+    """SegFormer's MLP decoder (upstream names) <-> :class:`AllMLPHead`.
+
+    ``linear_c{s}.proj`` are ``nn.Linear`` upstream (1x1 convolutions natively, one-digit
+    stage numbers as upstream's names); TruFor names the fusion conv / BN
+    ``linear_fuse.{0,1}``, MMFusion ``linear_fuse.{conv,bn}``.
+    """
+    return KeyMap([*(Rule(f'linear_c{s}.proj.', f'convs.{s - 1}.conv.', linear_as_conv=True)
+                     for s in range(1, 10)),
+                   (fuse_conv, 'fusion_conv.conv.'),
+                   (fuse_bn, 'fusion_conv.bn.'),
+                   ('linear_pred.', 'conv_seg.')], what='SegFormer decoder')
 
 
-def _head_to_native(sd: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    out = {}
-    for key, value in sd.items():
-        m = re.match(r'^linear_c(\d)\.proj\.(weight|bias)$', key)
-        if m:
-            idx, param = int(m.group(1)) - 1, m.group(2)
-            out[f'convs.{idx}.conv.{param}'] = value[:, :, None, None] if param == 'weight' \
-                else value
-        elif key.startswith('linear_fuse.0.'):
-            out['fusion_conv.conv.' + key[len('linear_fuse.0.'):]] = value
-        elif key.startswith('linear_fuse.1.'):
-            out['fusion_conv.bn.' + key[len('linear_fuse.1.'):]] = value
-        elif key.startswith('linear_pred.'):
-            out['conv_seg.' + key[len('linear_pred.'):]] = value
-        else:
-            raise KeyError(f'unexpected TruFor decoder key {key!r}')
-    return out
-
-
-def _head_to_upstream(sd: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    out = {}
-    for key, value in sd.items():
-        m = re.match(r'^convs\.(\d)\.conv\.(weight|bias)$', key)
-        if m:
-            idx, param = int(m.group(1)) + 1, m.group(2)
-            out[f'linear_c{idx}.proj.{param}'] = value[:, :, 0, 0] if param == 'weight' \
-                else value
-        elif key.startswith('fusion_conv.conv.'):
-            out['linear_fuse.0.' + key[len('fusion_conv.conv.'):]] = value
-        elif key.startswith('fusion_conv.bn.'):
-            out['linear_fuse.1.' + key[len('fusion_conv.bn.'):]] = value
-        elif key.startswith('conv_seg.'):
-            out['linear_pred.' + key[len('conv_seg.'):]] = value
-        else:
-            raise KeyError(f'unexpected AllMLPHead key {key!r}')
-    return out
-
-
-def _check_all_used(state_dict: Dict[str, Tensor], used: set, what: str) -> None:
-    left = sorted(set(state_dict) - used)
-    if left:
-        raise KeyError(f'{len(left)} {what} keys have no mapping, e.g. {left[:5]}')
+_HEAD = segformer_head()
+#: Everything but the MiT streams and the modality extractor.
+_MODULES = (
+    ('backbone.FRMs.', 'backbone.FRMs.'),
+    ('backbone.FFMs.', 'backbone.FFMs.'),
+    (_PATCHED_ADAPTER, 'modality_adapter.'),
+    ('detection.', 'detection_head.mlp.'),
+    Rule('decode_head.', 'decode_head.', inner=_HEAD),
+    Rule('decode_head_conf.', 'conf_head.', inner=_HEAD),
+)
+#: The extractor: a DiffusionPrint patched in by ``adapters.trufor``, or Noiseprint++.
+_PATCHED_EXTRACTOR = ('dncnn.modality.', _MODALITY)
+_NOISEPRINT = ('dncnn.', _MODALITY + 'dncnn.')
+_TO_NATIVE = KeyMap(_MODULES + (_PATCHED_EXTRACTOR, _NOISEPRINT))
 
 
 def upstream_to_native(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
     """Convert an upstream TruFor ``state_dict`` to :class:`TruFor`'s keys and shapes."""
-    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
-                  for k, v in state_dict.items()}
-    out: Dict[str, Tensor] = {}
-    used = set()
-    backbone = _split(state_dict, 'backbone.')
-    for stream, prefix in (('rgb', ''), ('extra', 'extra_')):
-        for key, value in segformer_to_mmseg(backbone, prefix).items():
-            out[f'backbone.{stream}.{key}'] = value
-    used |= {k for k in state_dict if _MIT_UPSTREAM.match(k)}
-    for key, value in state_dict.items():
-        if key.startswith(('backbone.FRMs.', 'backbone.FFMs.')):
-            out[key] = value
-            used.add(key)
-        elif key.startswith(_PATCHED_ADAPTER):
-            out['modality_adapter.' + key[len(_PATCHED_ADAPTER):]] = value
-            used.add(key)
-        elif key.startswith('dncnn.modality.'):
-            out[_MODALITY + key[len('dncnn.modality.'):]] = value
-            used.add(key)
-        elif key.startswith('dncnn.'):
-            out[_MODALITY + 'dncnn.' + key[len('dncnn.'):]] = value
-            used.add(key)
-        elif key.startswith('detection.'):
-            out['detection_head.mlp.' + key[len('detection.'):]] = value
-            used.add(key)
-    for upstream, native in _HEADS:
-        head = _split(state_dict, upstream)
-        for key, value in _head_to_native(head).items():
-            out[native + key] = value
-        used |= {upstream + k for k in head}
-    _check_all_used(state_dict, used, 'upstream TruFor')
+    state_dict = strip_module(state_dict)
+    backbone = sub_dict(state_dict, 'backbone.')
+    out = {f'backbone.{stream}.{key}': value for stream, prefix in _MIT_STREAMS
+           for key, value in segformer_to_mmseg(backbone, prefix).items()}
+    used = {k for k in state_dict if _MIT_UPSTREAM.match(k)}
+    modules, modules_used = _TO_NATIVE.to_native(state_dict)
+    out.update(modules)
+    check_all_used(state_dict, used | modules_used, 'upstream TruFor')
     return out
 
 
@@ -123,33 +85,17 @@ def native_to_upstream(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
     """
     out: Dict[str, Tensor] = {}
     used = set()
-    for stream, prefix in (('rgb', ''), ('extra', 'extra_')):
-        part = _split(state_dict, f'backbone.{stream}.')
-        for key, value in mmseg_to_segformer(part, prefix).items():
-            out['backbone.' + key] = value
+    for stream, prefix in _MIT_STREAMS:
+        part = sub_dict(state_dict, f'backbone.{stream}.')
+        out.update({'backbone.' + k: v for k, v in mmseg_to_segformer(part, prefix).items()})
         used |= {f'backbone.{stream}.{k}' for k in part}
-    modality = _split(state_dict, _MODALITY)
+    modality = sub_dict(state_dict, _MODALITY)
     single = modality.get('dncnn.47.weight', torch.empty(1, 1)).shape[0] == 1 and \
         set(modality) == {k for k in modality if k.startswith('dncnn.')}
-    for key, value in state_dict.items():
-        if key.startswith(('backbone.FRMs.', 'backbone.FFMs.')):
-            out[key] = value
-        elif key.startswith(_MODALITY):
-            rest = key[len(_MODALITY):]
-            out[('dncnn.' + rest[len('dncnn.'):]) if single else 'dncnn.modality.' + rest] = value
-        elif key.startswith('modality_adapter.'):
-            out[_PATCHED_ADAPTER + key[len('modality_adapter.'):]] = value
-        elif key.startswith('detection_head.mlp.'):
-            out['detection.' + key[len('detection_head.mlp.'):]] = value
-        else:
-            continue
-        used.add(key)
-    for upstream, native in _HEADS:
-        head = _split(state_dict, native)
-        for key, value in _head_to_upstream(head).items():
-            out[upstream + key] = value
-        used |= {native + k for k in head}
-    _check_all_used(state_dict, used, 'native TruFor')
+    to_upstream = KeyMap(_MODULES + (_NOISEPRINT if single else _PATCHED_EXTRACTOR,))
+    modules, modules_used = to_upstream.to_upstream(state_dict)
+    out.update(modules)
+    check_all_used(state_dict, used | modules_used, 'native TruFor')
     return out
 
 
