@@ -28,8 +28,9 @@ class PatchPairDataPreprocessor(BaseDataPreprocessor):
 
     All random draws come from torch's global generator, in the order positive pick,
     anchor, positive (:class:`RNGStateHook` checkpoints it, so a resumed run draws the
-    same augmentations), and the draws stay on the device (no host sync), except the
-    JPEG round trip, which runs on the CPU with Pillow.
+    same augmentations). The positive pick and the flips draw on the device (no host
+    sync); the JPEG round trip runs on the CPU with Pillow, and :func:`moco_view` draws
+    its crops and jitter from the CPU generator and crops sample by sample.
 
     Output (the keyword arguments of :meth:`DiffusionPrintPretrainer.forward`):
     ``inputs`` (``[anchor, positive]`` in training, ``[anchor]`` otherwise, float
