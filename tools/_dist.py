@@ -59,3 +59,5 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
         cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
                                      broadcast_buffers=False,
                                      find_unused_parameters=cfg.get('find_unused_parameters', False))
+    else:  # the config's wrapper (e.g. pretrain_runtime's): keep it, but CPU modules
+        cfg.model_wrapper_cfg.setdefault('device_ids', None)  # take no device ids

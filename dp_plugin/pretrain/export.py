@@ -1,4 +1,5 @@
 """Export the trained DnCNN of a pretraining checkpoint in the project's format."""
+import ast
 import datetime
 import os
 from typing import Dict, Optional, Tuple, Union
@@ -32,7 +33,45 @@ def input_highpass_of(cfg: Optional[Config]) -> Union[None, float, dict]:
     return preprocessor.get('input_highpass', model.get('input_highpass'))
 
 
-def encoder_from_checkpoint(path: str, which: str = 'online'
+def _plain_value(node: ast.expr):
+    """The value of a literal expression of a dumped config (constants, lists, tuples,
+    dicts, ``dict(k=v)``, signed numbers); anything else raises ``ValueError``."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_plain_value(e) for e in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.Dict) and None not in node.keys:
+        return {_plain_value(k): _plain_value(v) for k, v in zip(node.keys, node.values)}
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == 'dict' and not node.args
+            and all(kw.arg is not None for kw in node.keywords)):
+        return {kw.arg: _plain_value(kw.value) for kw in node.keywords}
+    if (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
+            and isinstance(node.operand, ast.Constant)
+            and type(node.operand.value) in (int, float)):
+        return -node.operand.value if isinstance(node.op, ast.USub) else node.operand.value
+    raise ValueError(ast.dump(node)[:60])
+
+
+def stored_config(text: str, path: str) -> Config:
+    """The config a runner checkpoint stores (``meta['cfg']``, mmengine's dump) read as
+    plain data, never executed: a stored config is as untrusted as the file, and
+    ``Config.fromstring`` would run it as Python."""
+    cfg = {}
+    try:
+        for stmt in ast.parse(text).body:
+            if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                    and isinstance(stmt.targets[0], ast.Name)):
+                raise ValueError(type(stmt).__name__)
+            cfg[stmt.targets[0].id] = _plain_value(stmt.value)
+    except (SyntaxError, ValueError) as err:
+        raise ValueError(f"{path}: the config stored in the checkpoint (meta['cfg']) is not "
+                         f'plain data ({err}); it was not run (export: pass --config CFG)') from None
+    return Config(cfg)
+
+
+def encoder_from_checkpoint(path: str, which: str = 'online', read_config: bool = True
                             ) -> Tuple[Dict[str, torch.Tensor], Optional[Config], str]:
     """The DnCNN state_dict of a pretraining checkpoint, its config and run name.
 
@@ -42,6 +81,8 @@ def encoder_from_checkpoint(path: str, which: str = 'online'
     (:func:`dp_plugin.modalities.checkpoint_formats.load_dncnn_state_dict`); for the
     authors' training checkpoint the returned config holds the input filter recorded
     in its ``args`` (``model.data_preprocessor.input_highpass``), so the export keeps it.
+    A runner checkpoint's stored config is read as plain data (:func:`stored_config`),
+    not at all with ``read_config=False``.
     """
     if which not in PREFIXES:
         raise ValueError(f'which must be one of {sorted(PREFIXES)}, got {which!r}')
@@ -51,8 +92,8 @@ def encoder_from_checkpoint(path: str, which: str = 'online'
     if state is not None and any(k.startswith(prefix) for k in state):
         enc = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
         meta = obj.get('meta') or {}
-        text = meta.get('cfg')
-        cfg = Config.fromstring(text, file_format='.py') if text else None
+        text = meta.get('cfg') if read_config else None
+        cfg = stored_config(text, path) if text else None
         return enc, cfg, str(meta.get('experiment_name', ''))
     from dp_plugin.modalities.checkpoint_formats import (authors_input_filter_of,
                                                          load_dncnn_state_dict)
@@ -71,7 +112,7 @@ def export_backbone(checkpoint: str, out: str, config: Optional[str] = None,
     ``config`` (a path) overrides the config stored in the checkpoint; it supplies
     ``input_highpass`` and the training ``generators`` unless given explicitly.
     """
-    enc, cfg, run_name = encoder_from_checkpoint(checkpoint, which)
+    enc, cfg, run_name = encoder_from_checkpoint(checkpoint, which, read_config=not config)
     source = config if config else run_name
     if config:
         cfg = Config.fromfile(config)

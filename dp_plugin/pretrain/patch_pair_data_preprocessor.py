@@ -28,8 +28,9 @@ class PatchPairDataPreprocessor(BaseDataPreprocessor):
 
     All random draws come from torch's global generator, in the order positive pick,
     anchor, positive (:class:`RNGStateHook` checkpoints it, so a resumed run draws the
-    same augmentations), and the draws stay on the device (no host sync), except the
-    JPEG round trip, which runs on the CPU with Pillow.
+    same augmentations). The positive pick and the flips draw on the device (no host
+    sync); the JPEG round trip runs on the CPU with Pillow, and :func:`moco_view` draws
+    its crops and jitter from the CPU generator and crops sample by sample.
 
     Output (the keyword arguments of :meth:`DiffusionPrintPretrainer.forward`):
     ``inputs`` (``[anchor, positive]`` in training, ``[anchor]`` otherwise, float
@@ -103,14 +104,19 @@ class PatchPairDataPreprocessor(BaseDataPreprocessor):
                 num_pos > 0)
 
     def forward(self, data: dict, training: bool = False) -> Dict[str, object]:
-        """The model's keyword arguments for a batch (see the class docstring)."""
+        """The model's keyword arguments for a batch (see the class docstring), with
+        autocast off: ``train_step`` calls this inside the optim wrapper's autocast, and
+        the views (the Gaussian filter is a convolution) stay fp32, as in the queue fill
+        and the exported modality."""
         data = self.cast_data(data)
-        if training:
-            inputs, has_pos = self.views(data['views'], data['num_pos'])
-        else:
-            inputs = [self.prepare(data['views'][:, 0])]
-            has_pos = (data['num_pos'] > 0) | (self.pairing == 'moco_aug')
-        out = dict(inputs=inputs, has_pos=has_pos, **{k: data[k] for k in LABEL_KEYS})
-        if data.get('neg') is not None:
-            out.update(neg=self.prepare(data['neg']), **{k: data[k] for k in POOL_LABEL_KEYS})
+        with torch.autocast(data['views'].device.type, enabled=False):
+            if training:
+                inputs, has_pos = self.views(data['views'], data['num_pos'])
+            else:
+                inputs = [self.prepare(data['views'][:, 0])]
+                has_pos = (data['num_pos'] > 0) | (self.pairing == 'moco_aug')
+            out = dict(inputs=inputs, has_pos=has_pos, **{k: data[k] for k in LABEL_KEYS})
+            if data.get('neg') is not None:
+                out.update(neg=self.prepare(data['neg']),
+                           **{k: data[k] for k in POOL_LABEL_KEYS})
         return out
