@@ -81,6 +81,9 @@ def test_moved_options_and_bad_combinations_name_the_key():
     with pytest.raises(ValueError, match='data_preprocessor.channels_last'):
         DiffusionPrintPretrainer(**TINY, channels_last=True,
                                  data_preprocessor=dict(channels_last=False))
+    with pytest.raises(ValueError, match='data_preprocessor.channels_last'):  # a built one
+        DiffusionPrintPretrainer(**TINY, channels_last=True,
+                                 data_preprocessor=PatchPairDataPreprocessor())
     with pytest.raises(ValueError, match='data_preprocessor.jpeg'):
         PatchPairDataPreprocessor(pairing='moco_aug', jpeg=dict(quality=(70, 95), prob=0.5))
     with pytest.raises(ValueError, match='data_preprocessor.pairing'):

@@ -2,7 +2,7 @@
 from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .atomic_local_backend import AtomicLocalBackend
 from .resume import ResumeError, checkpoint_problem, find_resume_checkpoint
-from .safe_globals import allow_runner_checkpoints, history_buffer_getattr
+from dp_plugin.utils.safe_globals import allow_runner_checkpoints, history_buffer_getattr
 
 allow_runner_checkpoints()
 

@@ -40,7 +40,8 @@ from .export_format import (FORMAT_NAME, METADATA_KEY, ExportMetadataError,
 
 __all__ = ['CheckpointFormatError', 'load_dncnn_state_dict', 'read_export_metadata',
            'save_modality_export', 'export_metadata_or_none', 'EXPECTED_FORMATS',
-           'authors_input_filter', 'authors_input_filter_of', 'infer_dncnn_arch']
+           'authors_input_filter', 'trained_input_filter_of', 'input_highpass_of',
+           'infer_dncnn_arch']
 
 EXPECTED_FORMATS = (
     f'dp_plugin export (.safetensors with "{METADATA_KEY}" metadata)',
@@ -238,12 +239,48 @@ def authors_input_filter(obj: Mapping, filename: str) -> Optional[dict]:
     return dict(type='gaussian', sigma=sigma)
 
 
-def authors_input_filter_of(filename: str) -> Optional[dict]:
-    """:func:`authors_input_filter` of ``filename``; None for any other format."""
-    obj, meta = _read(os.fspath(filename))
-    if meta is not None or not _is_authors_checkpoint(obj):
+def input_highpass_of(cfg: Optional[Mapping]) -> Union[None, float, dict]:
+    """The input filter a pretraining config trained with: ``model.data_preprocessor.
+    input_highpass``, or ``model.input_highpass`` in configs written before the views moved
+    to the data preprocessor (old checkpoints carry those)."""
+    model = cfg.get('model', {}) if cfg is not None else {}
+    preprocessor = model.get('data_preprocessor') or {}
+    return preprocessor.get('input_highpass', model.get('input_highpass'))
+
+
+def _is_runner_checkpoint(obj) -> bool:
+    """A ``DiffusionPrintPretrainer`` runner checkpoint (``state_dict`` with ``online.*``)."""
+    sd = obj.get('state_dict') if isinstance(obj, Mapping) else None
+    return _is_tensor_dict(sd) and any(str(k).startswith('online.encoder.') for k in sd)
+
+
+def runner_input_filter(obj: Mapping, filename: str) -> Union[None, float, dict]:
+    """The input filter a pretraining runner checkpoint was trained with, read from the
+    config it stores (``meta['cfg']``, as data: :func:`~dp_plugin.utils.stored_config.
+    stored_config`); None when it stores none."""
+    meta = obj.get('meta')
+    text = meta.get('cfg') if isinstance(meta, Mapping) else None
+    if not text:
         return None
-    return authors_input_filter(obj, os.fspath(filename))
+    from dp_plugin.utils.stored_config import stored_config
+    try:
+        return input_highpass_of(stored_config(text, filename))
+    except ValueError as err:
+        raise _error(filename, str(err).split(': ', 1)[-1]) from None
+
+
+def trained_input_filter_of(filename: str) -> Union[None, float, dict]:
+    """The input filter the weights in ``filename`` were trained with: the authors'
+    training checkpoints (:func:`authors_input_filter`) and the project's pretraining
+    runner checkpoints (:func:`runner_input_filter`); None for any other format."""
+    obj, meta = _read(os.fspath(filename))
+    if meta is not None:
+        return None
+    if _is_authors_checkpoint(obj):
+        return authors_input_filter(obj, os.fspath(filename))
+    if _is_runner_checkpoint(obj):
+        return runner_input_filter(obj, os.fspath(filename))
+    return None
 
 
 def _same_filter(a, b) -> bool:
@@ -305,6 +342,16 @@ def load_dncnn_state_dict(filename: str, dncnn: torch.nn.Module,
         raise _error(
             filename, f'several DnCNNs ({where}); pass prefix=... to choose one')
     chosen = matching[0]
+    if (chosen.container == 'state_dict' and chosen.prefix == 'online.encoder.'
+            and _is_runner_checkpoint(obj)):
+        trained = runner_input_filter(obj, filename)
+        if not _same_filter(trained, input_filter):
+            raise _error(
+                filename, f'a pretraining checkpoint trained with input filter {trained!r} '
+                "(model.data_preprocessor.input_highpass in its meta['cfg']), but the "
+                f'caller applies {input_filter!r}; build the modality with '
+                f'input_highpass={trained!r} (DiffusionPrint(checkpoint=...) reads it '
+                f'from the checkpoint by default)')
     if chosen.container == 'model_state_dict' and _is_authors_checkpoint(obj):
         trained = authors_input_filter(obj, filename)
         if not _same_filter(trained, input_filter):

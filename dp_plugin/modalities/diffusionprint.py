@@ -6,7 +6,7 @@ import torch
 from mmengine.logging import print_log
 
 from dp_plugin.registry import MODELS
-from .checkpoint_formats import (authors_input_filter_of, export_metadata_or_none,
+from .checkpoint_formats import (trained_input_filter_of, export_metadata_or_none,
                                  load_dncnn_state_dict)
 from .dncnn_modality import DnCNNModality
 from .high_pass import build_high_pass
@@ -27,7 +27,8 @@ class DiffusionPrint(DnCNNModality):
     export is an error; an explicit ``pixel_divisor`` / ``input_highpass`` that does
     is honoured with a warning. :meth:`from_export` is the same in one call. With the
     authors' training checkpoint, ``input_highpass`` defaults to the filter recorded in
-    its ``args`` (their Gaussian high-pass); a checkpoint whose filter cannot be
+    its ``args`` (their Gaussian high-pass), with a pretraining runner checkpoint
+    (``epoch_N.pth``) to the one in the config it stores (read as data); a checkpoint whose filter cannot be
     reproduced, or an explicit other filter, is refused (never loaded silently).
 
     Args:
@@ -42,7 +43,8 @@ class DiffusionPrint(DnCNNModality):
         input_highpass (float | dict, optional): Input filter applied to the whole
             input before the DnCNN: an FFT high-pass cut-off (the HP-filter ablation) or
             ``dict(type='gaussian', sigma=1.0)`` (the authors' high-pass). None: from the
-            export metadata or the authors' ``args``, else off; 0 forces it off.
+            export metadata, the authors' ``args`` or a runner checkpoint's config, else off;
+            0 forces it off (refused for a checkpoint trained with a filter).
         **kwargs: ``tile_size``, ``fast_inference``, ``inference_layout``,
             ``precision`` (``'fp32'`` / ``'bf16'``) and ``init_cfg`` of
             :class:`DnCNNModality`.
@@ -87,7 +89,7 @@ class DiffusionPrint(DnCNNModality):
         if meta is None:
             defaults = dict(_DEFAULTS)
             if checkpoint is not None:
-                defaults['input_highpass'] = authors_input_filter_of(checkpoint)
+                defaults['input_highpass'] = trained_input_filter_of(checkpoint)
             return {k: defaults[k] if v is None else v for k, v in given.items()}
         stored = dict(meta.get('architecture', {}))
         stored.update(pixel_divisor=meta.get('pixel_divisor', 255.0),

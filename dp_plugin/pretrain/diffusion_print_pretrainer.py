@@ -170,8 +170,14 @@ class DiffusionPrintPretrainer(BaseModel):
     def _preprocessor(cfg: Union[None, dict, nn.Module], channels_last: bool
                       ) -> Union[dict, nn.Module]:
         """The data preprocessor, built from ``MODELS`` (a :class:`PatchPairDataPreprocessor`
-        unless ``cfg`` names another type), with the model's ``channels_last``."""
+        unless ``cfg`` names another type, which must offer its ``channels_last`` argument
+        and ``prepare`` method), with the model's ``channels_last``."""
         if isinstance(cfg, nn.Module):
+            given = getattr(cfg, 'channels_last', channels_last)
+            if given != channels_last:
+                raise ValueError(f'model.data_preprocessor.channels_last={given} contradicts '
+                                 f'model.channels_last={channels_last}: build it with '
+                                 f'channels_last={channels_last}')
             return cfg
         cfg = dict(dict(type='PatchPairDataPreprocessor'), **(cfg or {}))
         if cfg.setdefault('channels_last', channels_last) != channels_last:

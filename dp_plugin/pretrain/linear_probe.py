@@ -5,6 +5,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from dp_plugin.modalities.checkpoint_formats import input_highpass_of
 from dp_plugin.modalities.dncnn import DnCNN
 from dp_plugin.modalities.export_format import read_export_metadata
 from dp_plugin.modalities.high_pass import build_high_pass
@@ -24,7 +25,7 @@ def load_frozen_encoder(path: str, random_init: bool = False, seed: int = 0) -> 
         state = read_weights(path, 'a dp_plugin export (.safetensors)', 'a DnCNN export')[0]
         highpass = meta.get('input_highpass')
     else:
-        from .export import dncnn_architecture, encoder_from_checkpoint, input_highpass_of
+        from .export import dncnn_architecture, encoder_from_checkpoint
         state, cfg, _ = encoder_from_checkpoint(path)
         arch = {k: v for k, v in dncnn_architecture(state).items() if k != 'type'}
         highpass = input_highpass_of(cfg)

@@ -3,8 +3,8 @@
 Every loader of the project (modalities, :class:`~dp_plugin.apis.Localizer`, MiT weights,
 the TruFor/MMFusion converters, the DnCNN export) reads files through :func:`read_weights`,
 so one rule holds everywhere: only tensors, plain containers and the MMEngine runner
-checkpoint objects allow-listed by :mod:`dp_plugin.engine.safe_globals` (registered when
-``dp_plugin`` is imported) are unpickled; a pickle that needs any other global (e.g. one
+checkpoint objects allow-listed by :mod:`dp_plugin.utils.safe_globals` (registered
+before every read) are unpickled; a pickle that needs any other global (e.g. one
 whose ``__reduce__`` calls ``os.system``) is refused before anything in it runs. Every
 problem raises :class:`CheckpointFormatError`, naming the file, what was expected and
 what was found.
@@ -96,6 +96,8 @@ def read_weights(filename: Union[str, os.PathLike],
                 filename, f'an unreadable safetensors file ({_short_reason(exc)})',
                 expected, what) from exc
         return tensors, meta
+    from .safe_globals import allow_runner_checkpoints  # mmengine: imported when needed
+    allow_runner_checkpoints()
     try:
         obj = torch.load(filename, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -7,9 +7,11 @@ The only non-tensor objects such a checkpoint holds come from the ``message_hub`
 ``HistoryBuffer`` objects whose state holds numpy arrays and scalars, and references to
 ``HistoryBuffer``'s own statistics methods (pickled as ``getattr(HistoryBuffer, 'min')``).
 
-:func:`allow_runner_checkpoints` allow-lists exactly those objects (called when
-``dp_plugin.engine`` is imported, which the first lookup in a dp_plugin registry does,
-e.g. any Runner with ``default_scope='dp_plugin'``). Weights-only loading stays on: any other global -- e.g. a
+:func:`allow_runner_checkpoints` allow-lists exactly those objects. It runs when
+``dp_plugin.engine`` is imported (the first lookup in a dp_plugin registry does that,
+e.g. any Runner with ``default_scope='dp_plugin'``) and before every read of
+:func:`dp_plugin.utils.checkpoint_reader.read_weights`, so a process that only built a
+modality reads runner checkpoints too. Weights-only loading stays on: any other global -- e.g. a
 pickle whose ``__reduce__`` calls ``os.system`` -- is still refused. ``builtins.getattr``
 is *not* allowed in general; the name resolves to :func:`history_buffer_getattr`, which
 only returns public methods of ``HistoryBuffer``.
@@ -62,4 +64,5 @@ def runner_checkpoint_globals() -> List[Any]:
 
 def allow_runner_checkpoints() -> None:
     """Register :func:`runner_checkpoint_globals` with torch (idempotent)."""
-    torch.serialization.add_safe_globals(runner_checkpoint_globals())
+    if HistoryBuffer not in torch.serialization.get_safe_globals():
+        torch.serialization.add_safe_globals(runner_checkpoint_globals())
