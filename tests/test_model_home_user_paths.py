@@ -17,6 +17,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.logging import HistoryBuffer
@@ -64,3 +65,16 @@ def test_install_model_accepts_a_runner_checkpoint_in_a_fresh_process(tmp_path):
     installed = torch.load(tmp_path / 'home' / 'models' / 'lite_dp' / 'best.pth',
                            weights_only=True)
     assert installed.keys() == model.state_dict().keys()
+
+
+def test_random_bytes_are_called_unreadable_with_the_reason(tmp_path):
+    """torch reports garbage as an ``UnpicklingError`` whose reason sits on the line after
+    ``WeightsUnpickler error:``; the message must name it and not claim Python objects."""
+    from dp_plugin.utils.checkpoint_reader import CheckpointFormatError, read_weights
+    junk = tmp_path / 'junk.pth'
+    junk.write_bytes(bytes(range(19, 256)) * 20)  # starts with opcode 19: no pickle
+    with pytest.raises(CheckpointFormatError) as err:
+        read_weights(str(junk))
+    message = str(err.value)
+    assert 'not a readable PyTorch checkpoint' in message, message
+    assert 'Unsupported operand' in message and 'error: )' not in message, message
