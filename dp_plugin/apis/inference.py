@@ -56,10 +56,6 @@ def load_state_dict_safely(checkpoint: str) -> dict:
     :func:`dp_plugin.utils.checkpoint_reader.read_weights`. A ``module.`` prefix (DDP)
     is removed. Raises :class:`CheckpointFormatError` (a ``ValueError``) otherwise.
     """
-    # the allow-list of runner checkpoints (HistoryBuffer, numpy scalars) is registered
-    # when dp_plugin.engine is imported; --install-model reads before any registry lookup
-    from dp_plugin.engine import allow_runner_checkpoints
-    allow_runner_checkpoints()
     state, _ = read_weights(checkpoint, MODEL_FORMAT, 'model weights')
     if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
         state = state['state_dict']
