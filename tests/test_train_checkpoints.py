@@ -19,7 +19,7 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-import dp_plugin  # noqa: F401  (allow-lists runner checkpoints for weights-only loading)
+import dp_plugin.engine  # noqa: F401  (allow-lists runner checkpoints for weights-only loading)
 import fast_runner  # noqa: F401  (no yapf formatting of configs)
 from tgif_fixture import make_tgif_fixture
 from _helpers import load_tool

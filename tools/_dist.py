@@ -1,5 +1,5 @@
 """Launcher code shared by tools/train.py and tools/test.py: common arguments, config
-loading and a CPU-aware distributed setup."""
+loading, runner building and a CPU-aware distributed setup."""
 import argparse
 import os
 import os.path as osp
@@ -34,6 +34,23 @@ def load_config(args: argparse.Namespace) -> Config:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     return cfg
+
+
+#: What a config mistake raises while the Runner builds its parts: an unknown ``type``
+#: (KeyError), an unknown or moved argument (TypeError / ValueError), a missing data or
+#: weight file (FileNotFoundError).
+CONFIG_ERRORS = (KeyError, TypeError, ValueError, FileNotFoundError)
+
+
+def build_runner(cfg: Config):
+    """The Runner of ``cfg``; a config mistake exits with one line instead of a traceback."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    try:
+        return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    except CONFIG_ERRORS as exc:
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        raise SystemExit(f'error: {type(exc).__name__}: {text}') from None
 
 
 def setup_launcher(cfg: Config, launcher: str) -> None:

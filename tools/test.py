@@ -12,10 +12,12 @@ import os.path as osp
 import sys
 
 from mmengine.config import ConfigDict
-from mmengine.runner import Runner
+
+from dp_plugin.apis.inference import load_state_dict_safely
+from dp_plugin.utils.checkpoint_reader import CheckpointFormatError
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _dist import add_common_args, load_config  # noqa: E402
+from _dist import add_common_args, build_runner, load_config  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -40,6 +42,10 @@ def main() -> None:
     args = parse_args()
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint file not found: {args.checkpoint}')
+    try:  # the project's weights-only reader, before mmengine's torch.load and its advice
+        load_state_dict_safely(args.checkpoint)
+    except CheckpointFormatError as exc:
+        raise SystemExit(f'error: {exc}') from None
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     cfg.resume = False
@@ -48,7 +54,7 @@ def main() -> None:
         hooks = list(cfg.get('custom_hooks', []))
         hooks.append(ConfigDict(type='ForgeryHeatmapHook', out_dir=args.show_dir))
         cfg.custom_hooks = hooks
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.test()
 
 

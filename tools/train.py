@@ -13,13 +13,11 @@ import os.path as osp
 import sys
 
 from mmengine.logging import print_log
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 from dp_plugin.engine import ResumeError
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _dist import add_common_args, load_config  # noqa: E402
+from _dist import add_common_args, build_runner, load_config  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -51,7 +49,7 @@ def main() -> None:
     ckpt_hook = cfg.get('default_hooks', {}).get('checkpoint')
     if ckpt_hook is not None and ckpt_hook.get('type') == 'CheckpointHook':
         ckpt_hook.type = 'AtomicCheckpointHook'  # same arguments; crash-safe saves/resume
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     try:
         runner.train()
     except ResumeError as exc:

@@ -1,4 +1,5 @@
 """Shared machinery of the DnCNN-based modalities (DiffusionPrint, Noiseprint++)."""
+import os.path as osp
 from typing import Optional
 
 import torch
@@ -81,8 +82,10 @@ class DnCNNModality(BaseModality):
         self._apply_frozen()
 
     def load_checkpoint(self, filename: str, prefix: Optional[str] = None) -> None:
-        """Load DnCNN weights from ``filename`` (any supported format)."""
+        """Load DnCNN weights from ``filename`` (any supported format; ``~`` is expanded,
+        as the configs' model-home default starts with it)."""
         from .checkpoint_formats import load_dncnn_state_dict
+        filename = osp.expanduser(filename)
         state_dict = load_dncnn_state_dict(filename, self.dncnn, prefix=prefix)
         self.dncnn.load_state_dict(state_dict, strict=True)
         self.checkpoint, self._checkpoint_prefix = filename, prefix

@@ -64,8 +64,8 @@ def _short_reason(exc: Exception) -> str:
         if marker in text:
             text = text[text.index(marker):]
             break
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return first[:300]
+    text = text.split('Check the documentation of torch.load')[0]  # torch's advice, not the reason
+    return ' '.join(text.split())[:300] or type(exc).__name__
 
 
 def read_weights(filename: Union[str, os.PathLike],
@@ -101,6 +101,10 @@ def read_weights(filename: Union[str, os.PathLike],
     try:
         obj = torch.load(filename, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as exc:
+        if 'GLOBAL' not in str(exc):  # no forbidden object: bytes that are no pickle at all
+            raise CheckpointFormatError(
+                filename, 'not a readable PyTorch checkpoint or safetensors file '
+                f'({_short_reason(exc)})', expected, what) from None
         raise CheckpointFormatError(
             filename, 'refused to unpickle it: it holds Python objects other than weights '
             f'({_short_reason(exc)}); only weights are loaded (weights_only=True)',

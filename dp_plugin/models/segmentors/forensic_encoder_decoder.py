@@ -23,7 +23,7 @@ def _check_checkpoint(cfg: ModalityCfg) -> None:
     if not isinstance(cfg, dict):
         return
     path = cfg.get('checkpoint')
-    if path and not osp.isfile(path):
+    if path and not osp.isfile(osp.expanduser(path)):  # the modality expands ~ too
         hint = ('export one with the pretraining step (see docs/localization.md) or set '
                 'modality.checkpoint=None for a randomly initialised extractor (for tests only)')
         if cfg.get('type') == 'NoisePrintPP':
