@@ -143,7 +143,8 @@ SEGFORMER = osp.join(osp.dirname(__import__('mmseg').__file__), '.mim', 'configs
 RECIPE = """_base_ = [{base!r}]
 custom_imports = dict(imports=['dp_plugin'], allow_failed_imports=False)
 default_scope = 'dp_plugin'
-model = dict(type='LiteBaseline',                          # 1. two streams: RGB + modality
+model = dict(_scope_='dp_plugin',                          # an mmseg:: base stamps 'mmseg'
+             type='LiteBaseline',                          # 1. two streams: RGB + modality
              modality=dict(type='SRM'),                    # 2. the forensic modality
              data_preprocessor=dict(mean=None, std=None),  # 3. modalities need raw pixels
              decode_head=dict(num_classes=2))              # 4. pristine / forged
@@ -170,6 +171,13 @@ def test_four_line_recipe_turns_mmseg_segformer_into_a_forensic_model(tmp_path):
     cfg.model.data_preprocessor.mean = [123.675, 116.28, 103.53]  # without line 3
     with pytest.raises(ValueError, match='mean=None'):
         MODELS.build(cfg.model)
+    # Named as ``mmseg::segformer/...``, mmengine stamps ``_scope_='mmseg'`` on the base's
+    # dicts (pkg_resources is needed for that form, so the stamp is written by hand here):
+    # the recipe's ``_scope_`` keeps LiteBaseline in dp_plugin's registry.
+    (tmp_path / 'stamped.py').write_text(f"_base_ = [{SEGFORMER!r}]\nmodel = dict(_scope_='mmseg')\n")
+    config.write_text(RECIPE.format(base=str(tmp_path / 'stamped.py')))
+    cfg = Config.fromfile(str(config))
+    assert type(MODELS.build(cfg.model)).__name__ == 'LiteBaseline'
 
 
 def _walk(root):

@@ -78,6 +78,13 @@ def test_moved_options_and_bad_combinations_name_the_key():
             DiffusionPrintPretrainer(**TINY, **{key: value})
     with pytest.raises(TypeError, match="'flipp'"):
         DiffusionPrintPretrainer(**TINY, flipp=True)
+    # a whole pre-refactor model dict: every change it needs, named in one message
+    with pytest.raises(ValueError) as err:
+        DiffusionPrintPretrainer(backbone=dict(depth=3, width=8, out_channels=8),
+                                 flip=True, pairing='patch', input_highpass=0.1)
+    for part in ('data_preprocessor.flip', 'data_preprocessor.pairing',
+                 'data_preprocessor.input_highpass', 'backbone has no type'):
+        assert part in str(err.value)
     with pytest.raises(ValueError, match='data_preprocessor.channels_last'):
         DiffusionPrintPretrainer(**TINY, channels_last=True,
                                  data_preprocessor=dict(channels_last=False))

@@ -43,14 +43,18 @@ CONFIG_ERRORS = (KeyError, TypeError, ValueError, FileNotFoundError)
 
 
 def build_runner(cfg: Config):
-    """The Runner of ``cfg``; a config mistake exits with one line instead of a traceback."""
+    """The Runner of ``cfg``; a config mistake exits with one line instead of a traceback
+    (``DP_PLUGIN_TRACEBACK=1`` in the environment shows the traceback)."""
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     try:
         return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     except CONFIG_ERRORS as exc:
+        if os.environ.get('DP_PLUGIN_TRACEBACK') == '1':
+            raise
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        raise SystemExit(f'error: {type(exc).__name__}: {text}') from None
+        raise SystemExit(f'error: {type(exc).__name__}: {text} '
+                         '(DP_PLUGIN_TRACEBACK=1 shows the traceback)') from None
 
 
 def setup_launcher(cfg: Config, launcher: str) -> None:

@@ -119,16 +119,18 @@ class DiffusionPrintPretrainer(BaseModel):
                  channels_last: bool = False, compile: Union[bool, dict] = False,
                  data_preprocessor: Union[None, dict, nn.Module] = None, init_cfg=None,
                  **moved) -> None:
-        for key in moved:
-            if key in MOVED_TO_PREPROCESSOR:
-                raise ValueError(f'model.{key} moved to model.data_preprocessor.{key} '
-                                 f'(PatchPairDataPreprocessor): set it there')
-            raise TypeError(f'DiffusionPrintPretrainer got an unexpected argument {key!r}')
+        unknown = [key for key in moved if key not in MOVED_TO_PREPROCESSOR]
+        if unknown:
+            raise TypeError(f'DiffusionPrintPretrainer got unexpected arguments {unknown}')
         backbone = dict(type='DnCNN') if backbone is None else backbone
+        fixes = [f'model.{key} moved to model.data_preprocessor.{key}' for key in moved]
         if 'type' not in backbone:
-            raise ValueError(f'model.backbone has no type: write backbone=dict(type='
-                             f"'DnCNN', ...) (got {dict(backbone)!r}; plain DnCNN keyword "
-                             'arguments are no longer accepted)')
+            fixes.append(f"model.backbone has no type: write backbone=dict(type='DnCNN', "
+                         f'...) (got {dict(backbone)!r}; plain DnCNN keyword arguments are '
+                         'no longer accepted)')
+        if fixes:  # every change an old config needs, in one message
+            raise ValueError('; '.join(fixes) + ' (PatchPairDataPreprocessor: set the view '
+                             'options there)' * bool(moved))
         super().__init__(data_preprocessor=self._preprocessor(data_preprocessor, channels_last),
                          init_cfg=init_cfg)
         if not 0.0 <= momentum < 1.0:
