@@ -269,18 +269,27 @@ def runner_input_filter(obj: Mapping, filename: str) -> Union[None, float, dict]
         raise _error(filename, str(err).split(': ', 1)[-1]) from None
 
 
-def trained_input_filter_of(filename: str) -> Union[None, float, dict]:
-    """The input filter the weights in ``filename`` were trained with: the authors'
-    training checkpoints (:func:`authors_input_filter`) and the project's pretraining
-    runner checkpoints (:func:`runner_input_filter`); None for any other format."""
-    obj, meta = _read(os.fspath(filename))
-    if meta is not None:
-        return None
+def _recorded_filter(obj: Mapping, filename: str
+                     ) -> Optional[Tuple[Union[None, float, dict], str]]:
+    """(input filter, where it is recorded) of the training checkpoints that record one:
+    the authors' (:func:`authors_input_filter`) and our runner checkpoints
+    (:func:`runner_input_filter`); None for any other format."""
     if _is_authors_checkpoint(obj):
-        return authors_input_filter(obj, os.fspath(filename))
+        args = obj.get('args') if isinstance(obj.get('args'), Mapping) else {}
+        return (authors_input_filter(obj, filename),
+                f"args['input_highpass']={args.get('input_highpass')!r}")
     if _is_runner_checkpoint(obj):
-        return runner_input_filter(obj, os.fspath(filename))
+        return (runner_input_filter(obj, filename),
+                "model.data_preprocessor.input_highpass in its meta['cfg']")
     return None
+
+
+def trained_input_filter_of(filename: str) -> Union[None, float, dict]:
+    """The input filter the weights in ``filename`` were trained with
+    (:func:`_recorded_filter`); None for any other format."""
+    obj, meta = _read(os.fspath(filename))
+    recorded = _recorded_filter(obj, os.fspath(filename)) if meta is None else None
+    return recorded[0] if recorded else None
 
 
 def _same_filter(a, b) -> bool:
@@ -342,26 +351,15 @@ def load_dncnn_state_dict(filename: str, dncnn: torch.nn.Module,
         raise _error(
             filename, f'several DnCNNs ({where}); pass prefix=... to choose one')
     chosen = matching[0]
-    if (chosen.container == 'state_dict' and chosen.prefix == 'online.encoder.'
-            and _is_runner_checkpoint(obj)):
-        trained = runner_input_filter(obj, filename)
-        if not _same_filter(trained, input_filter):
-            raise _error(
-                filename, f'a pretraining checkpoint trained with input filter {trained!r} '
-                "(model.data_preprocessor.input_highpass in its meta['cfg']), but the "
-                f'caller applies {input_filter!r}; build the modality with '
-                f'input_highpass={trained!r} (DiffusionPrint(checkpoint=...) reads it '
-                f'from the checkpoint by default)')
-    if chosen.container == 'model_state_dict' and _is_authors_checkpoint(obj):
-        trained = authors_input_filter(obj, filename)
-        if not _same_filter(trained, input_filter):
-            args = obj.get('args') if isinstance(obj.get('args'), Mapping) else {}
-            raise _error(
-                filename, f'a DiffusionPrint training checkpoint trained with input filter '
-                f"{trained!r} (args['input_highpass']={args.get('input_highpass')!r}), but "
-                f'the caller applies {input_filter!r}; build the modality with '
-                f'input_highpass={trained!r} (DiffusionPrint(checkpoint=...) reads it '
-                f'from the checkpoint by default)')
+    recorded = (_recorded_filter(obj, filename) if chosen.container == 'model_state_dict'
+                or (chosen.container, chosen.prefix) == ('state_dict', 'online.encoder.')
+                else None)
+    if recorded is not None and not _same_filter(recorded[0], input_filter):
+        raise _error(
+            filename, f'a DiffusionPrint training checkpoint trained with input filter '
+            f'{recorded[0]!r} ({recorded[1]}), but the caller applies {input_filter!r}; '
+            f'build the modality with input_highpass={recorded[0]!r} '
+            '(DiffusionPrint(checkpoint=...) reads it from the checkpoint by default)')
     wanted = dncnn.state_dict()
     missing = [k for k in wanted if k not in chosen.state_dict
                and not k.endswith('num_batches_tracked')]

@@ -9,24 +9,22 @@ from mmengine.config import Config
 
 
 def _plain_value(node: ast.expr):
-    """The value of a literal expression of a dumped config (constants, lists, tuples,
-    dicts, ``dict(k=v)``, signed numbers); anything else raises ``ValueError``."""
-    if isinstance(node, ast.Constant):
-        return node.value
-    if isinstance(node, (ast.List, ast.Tuple)):
-        items = [_plain_value(e) for e in node.elts]
-        return items if isinstance(node, ast.List) else tuple(items)
-    if isinstance(node, ast.Dict) and None not in node.keys:
-        return {_plain_value(k): _plain_value(v) for k, v in zip(node.keys, node.values)}
+    """The value of a literal expression of a dumped config: what ``ast.literal_eval``
+    takes, plus the ``dict(k=v)`` calls mmengine writes; anything else raises
+    ``ValueError``."""
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
             and node.func.id == 'dict' and not node.args
             and all(kw.arg is not None for kw in node.keywords)):
         return {kw.arg: _plain_value(kw.value) for kw in node.keywords}
-    if (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd))
-            and isinstance(node.operand, ast.Constant)
-            and type(node.operand.value) in (int, float)):
-        return -node.operand.value if isinstance(node.op, ast.USub) else node.operand.value
-    raise ValueError(ast.dump(node)[:60])
+    if isinstance(node, (ast.List, ast.Tuple)):  # items may hold dict(...) calls
+        items = [_plain_value(e) for e in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.Dict) and None not in node.keys:
+        return {_plain_value(k): _plain_value(v) for k, v in zip(node.keys, node.values)}
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        raise ValueError(ast.dump(node)[:60]) from None
 
 
 def stored_config(text: str, path: str) -> Config:
